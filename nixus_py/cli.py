@@ -1,0 +1,141 @@
+"""The `nixus` command line (typer)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Optional
+
+import typer
+
+from . import settings
+from .evaluate.errors import NixusError, show_option
+from .evaluate.modules import Level, Option
+from .evaluate.options import MISSING
+from .fleet.evaluate import evaluate_fleet
+from .fleet.select import select_nodes
+from .nixlang import to_nix
+from .present import get_path, parse_attr_path, to_data
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Evaluate, render, build and deploy a NixOS fleet.")
+
+FileOpt = typer.Option(None, "-f", "--file", help="Fleet file (default ./fleet.py, else ./fleet.nix).")
+OnOpt = typer.Option(None, "--on", help="Nodes to act on: names, globs and @tags, comma-separated.")
+JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON output.")
+
+
+@app.callback()
+def _global(nixpkgs_lib: Optional[str] = typer.Option(
+        None, "--nixpkgs-lib", envvar="NIXUS_NIXPKGS_LIB", help="nixpkgs' lib directory (for .nix files).")) -> None:
+    settings.set_nixpkgs_lib(nixpkgs_lib)
+
+
+@app.command("eval")
+def eval_cmd(attrpath: str = typer.Argument("", help="Attribute path into the fleet config, e.g. nodes.web1.host."),
+             file: Optional[str] = FileOpt, as_json: bool = JsonOpt) -> None:
+    """Print the value at ATTRPATH of the evaluated fleet config (like `nix eval`)."""
+    config = evaluate_fleet(file).config
+    path = parse_attr_path(attrpath)
+    try:
+        value = get_path(config, path)
+    except KeyError as e:
+        raise NixusError(f"attribute `{e.args[0]}' does not exist in the fleet config") from None
+    data = to_data(value)
+    typer.echo(json.dumps(data, indent=None if as_json else 2, sort_keys=True) if as_json else to_nix(data, indent=2))
+
+
+@app.command("nodes")
+def nodes_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt, as_json: bool = JsonOpt) -> None:
+    """List the selected nodes with host, port and tags."""
+    nodes = evaluate_fleet(file).config["nodes"]
+    rows = [{"name": n, "host": nodes[n]["host"], "port": nodes[n]["port"], "user": nodes[n]["user"],
+             "tags": list(nodes[n]["tags"]), "enable": nodes[n]["enable"]} for n in select_nodes(nodes, on)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        tags = " ".join("@" + t for t in r["tags"])
+        off = "" if r["enable"] else "  (disabled)"
+        typer.echo(f"{r['name']:<20} {r['user']}@{r['host']}:{r['port']}  {tags}{off}".rstrip())
+
+
+@app.command("options")
+def options_cmd(file: Optional[str] = FileOpt, as_json: bool = JsonOpt,
+                markdown: bool = typer.Option(False, "--markdown", help="Markdown, like the NixOS manual.")) -> None:
+    """Every option of the fleet with type, default, description and where it is declared."""
+    ev = evaluate_fleet(file)
+    docs = list(_walk_options(ev.root))
+    if as_json:
+        typer.echo(json.dumps(docs, indent=2))
+    elif markdown:
+        for d in docs:
+            typer.echo(f"## `{d['name']}`\n\n{d['description'] or ''}\n\n*Type:* {d['type']}\n")
+            if "default" in d:
+                typer.echo(f"*Default:* `{d['default']}`\n")
+            typer.echo("*Declared by:* " + ", ".join(f"`{x}`" for x in d["declarations"]) + "\n")
+    else:
+        for d in docs:
+            default = f"  (default: {d['default']})" if "default" in d else ""
+            typer.echo(f"{d['name']}: {d['type']}{default}\n    {d['description'] or ''}")
+
+
+def _walk_options(level: Level) -> Any:
+    """Option docs below a level, descending into submodule types (with `<name>` placeholders)."""
+    for name in sorted(level.decls_by_name):
+        if name == "_module":
+            continue
+        node = level.child(name)
+        if isinstance(node, Level):
+            yield from _walk_options(node)
+            continue
+        yield from _option_docs(node)
+
+
+def _option_docs(opt: Option) -> Any:
+    decl = opt.decl
+    if decl.internal or decl.visible is False:
+        return
+    doc: dict[str, Any] = {"name": show_option(opt.loc), "type": decl.type.description,
+                           "description": decl.description,
+                           "declarations": sorted({str(x) for x in decl.declarations})}
+    if decl.defaultText is not MISSING:
+        doc["default"] = decl.defaultText if isinstance(decl.defaultText, str) else to_nix(decl.defaultText)
+    elif decl.default is not MISSING:
+        try:
+            doc["default"] = to_nix(to_data(decl.default))
+        except NixusError:
+            doc["default"] = "<computed>"
+    yield doc
+    subs = decl.type.get_sub_options(opt.loc)
+    if isinstance(subs, Mapping) and hasattr(subs, "_ev"):
+        yield from _walk_options(subs._ev.root)  # type: ignore[attr-defined]
+
+
+def _run(fn: Callable[[], Any]) -> int:
+    """Run the CLI in a thread with a large stack: deep option chains recurse deeply."""
+    result: dict[str, int] = {"code": 0}
+
+    def target() -> None:
+        try:
+            fn()
+        except SystemExit as e:
+            result["code"] = int(e.code or 0) if not isinstance(e.code, str) else 1
+        except NixusError as e:
+            sys.stderr.write(f"error: {e}\n")
+            result["code"] = 1
+        except KeyboardInterrupt:
+            result["code"] = 130
+
+    sys.setrecursionlimit(200_000)
+    threading.stack_size(512 * 1024 * 1024)
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    return result["code"]
+
+
+def main() -> None:
+    sys.exit(_run(lambda: app(standalone_mode=True)))

@@ -1,0 +1,515 @@
+"""Option types with the protocol of nixpkgs `lib/types.nix`.
+
+Every type is one object with `name`, `description`, `check`, `merge(loc, defs)`, an optional
+`empty_value`, `get_sub_options(prefix)`, `sub_modules`/`subst_sub_modules` for submodules,
+`type_merge` for merging two declarations of one option, and `nested_types`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..nixlang import NixPath, NixValue, to_nix
+from .errors import PRIORITY_SUGGESTION, EvalError, show_defs, show_files, show_option
+from .lazyattrs import LazyAttrs
+from .location import line_of
+from .properties import Definition, force
+
+NO_VALUE = object()  # marks "this type has no empty value"
+
+
+class OptionType:
+    """Base of all types: accepts anything, merges like nixpkgs' mergeDefaultOption."""
+
+    name = "unspecified"
+    description = "unspecified value"
+    description_class: str | None = "noun"
+    empty_value: Any = NO_VALUE
+    sub_modules: list | None = None
+
+    def check(self, value: Any) -> bool:
+        return True
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        return merge_default_option(loc, defs)
+
+    def get_sub_options(self, prefix: tuple) -> dict:
+        return {}
+
+    def subst_sub_modules(self, modules: list) -> OptionType:
+        return self
+
+    @property
+    def nested_types(self) -> dict[str, OptionType]:
+        return {}
+
+    def payload(self) -> Any:
+        """What distinguishes two types of the same name (used by `type_merge`)."""
+        return None
+
+    def type_merge(self, other: OptionType) -> OptionType | None:
+        """The type for two declarations of one option, or None when they conflict."""
+        if type(self) is type(other) and self.name == other.name and self.payload() == other.payload():
+            return self
+        return None
+
+    def __repr__(self) -> str:
+        return f"<type {self.description}>"
+
+
+def phrase(t: OptionType, classes: tuple[str, ...]) -> str:
+    """nixpkgs' optionDescriptionPhrase: parenthesise the description unless its class allows."""
+    return t.description if t.description_class in classes else f"({t.description})"
+
+
+# --- merge functions ---------------------------------------------------------------------------
+
+def merge_equal_option(loc: tuple, defs: list[Definition]) -> Any:
+    """All definitions must be equal; the value is that value."""
+    first = defs[0]
+    for d in defs[1:]:
+        if not _equal(d.value, first.value):
+            raise EvalError(
+                f"The option `{show_option(loc)}' has conflicting definition values:"
+                f"{show_defs([first, d])}\n{PRIORITY_SUGGESTION}", loc, [str(first.file), str(d.file)])
+    return first.value
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if type(a) is bool or type(b) is bool:
+        return type(a) is type(b) and a == b
+    return a == b
+
+
+def merge_one_option(loc: tuple, defs: list[Definition], message: str = "") -> Any:
+    """Exactly one definition is allowed (types.uniq / types.unique)."""
+    if len(defs) == 1:
+        return defs[0].value
+    raise EvalError(
+        f"The option `{show_option(loc)}' is defined multiple times while it's expected to be unique.\n"
+        f"{message}\nDefinition values:{show_defs(defs)}\n{PRIORITY_SUGGESTION}", loc,
+        [str(d.file) for d in defs])
+
+
+def merge_default_option(loc: tuple, defs: list[Definition]) -> Any:
+    """nixpkgs' mergeDefaultOption: one value, or lists concatenated, sets merged, bools or-ed."""
+    values = [d.value for d in defs]
+    if len(values) == 1:
+        return values[0]
+    if all(isinstance(v, list) for v in values):
+        return [x for v in values for x in v]
+    if all(isinstance(v, Mapping) for v in values):
+        out: dict = {}
+        for v in values:
+            out.update(v)
+        return out
+    if all(isinstance(v, bool) for v in values):
+        return any(values)
+    if all(isinstance(v, str) for v in values):
+        return "".join(values)
+    if all(_is_int(v) for v in values) and all(v == values[0] for v in values):
+        return values[0]
+    raise EvalError(f"Cannot merge definitions of `{show_option(loc)}'. Definition values:{show_defs(defs)}",
+                    loc, [str(d.file) for d in defs])
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# --- simple types --------------------------------------------------------------------------------
+
+class SimpleType(OptionType):
+    """A type given by a name, description, check function and merge function."""
+
+    def __init__(self, name: str, description: str, check: Callable[[Any], bool],
+                 merge: Callable[[tuple, list[Definition]], Any] = merge_equal_option,
+                 description_class: str | None = "noun", payload: Any = None):
+        self.name, self.description, self._check, self._merge = name, description, check, merge
+        self.description_class, self._payload = description_class, payload
+
+    def check(self, value: Any) -> bool:
+        return self._check(value)
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        return self._merge(loc, defs)
+
+    def payload(self) -> Any:
+        return self._payload
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_path(v: Any) -> bool:
+    return isinstance(v, NixPath) or (isinstance(v, str) and v.startswith("/"))
+
+
+def separated_string(sep: str) -> SimpleType:
+    """Strings concatenated with `sep` (types.lines, types.commas)."""
+    return SimpleType("separatedString", f"strings concatenated with {_json(sep)}", _is_str,
+                      lambda loc, defs: sep.join(d.value for d in defs), payload=sep)
+
+
+def _json(s: str) -> str:
+    import json
+    return json.dumps(s)
+
+
+def add_check(base: OptionType, extra: Callable[[Any], bool], name: str | None = None,
+              description: str | None = None, description_class: str | None = None) -> OptionType:
+    """`base` with an extra check, as nixpkgs' types.addCheck (optionally renamed)."""
+    t = SimpleType(name or base.name, description or base.description,
+                   lambda v: base.check(v) and bool(extra(v)), base.merge,
+                   description_class if description_class is not None else base.description_class,
+                   payload=(base.name, name, description))
+    return t
+
+
+def ints_between(lowest: int, highest: int, name: str = "intBetween", doc: str | None = None) -> OptionType:
+    rng = f"{lowest} and {highest} (both inclusive)"
+    desc = f"{doc}; between {rng}" if doc else f"integer between {rng}"
+    return add_check(int_, lambda x: lowest <= x <= highest, name, desc)
+
+
+def str_matching(pattern: str) -> OptionType:
+    """A string matching a POSIX-style regular expression (whole string)."""
+    rx = re.compile(pattern, re.S)
+    return SimpleType(f"strMatching {to_nix(pattern)}", f"string matching the pattern {pattern}",
+                      lambda v: isinstance(v, str) and rx.fullmatch(v) is not None, payload=pattern)
+
+
+class Enum(OptionType):
+    name = "enum"
+    description_class = "conjunction"
+
+    def __init__(self, values: Sequence[Any]):
+        self.values = list(values)
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        if not self.values:
+            return "impossible (empty enum)"
+        if len(self.values) == 1:
+            return f"value {to_nix(self.values[0])} (singular enum)"
+        return "one of " + ", ".join(to_nix(v) for v in self.values)
+
+    def check(self, value: Any) -> bool:
+        return any(_equal(value, v) for v in self.values)
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        return merge_equal_option(loc, defs)
+
+    def payload(self) -> Any:
+        return tuple(self.values)
+
+    def type_merge(self, other: OptionType) -> OptionType | None:
+        if isinstance(other, Enum):  # nixpkgs unions the values of two enum declarations
+            return Enum(self.values + [v for v in other.values if v not in self.values])
+        return None
+
+
+# --- composite types -----------------------------------------------------------------------------
+
+class ElemType(OptionType):
+    """A type built from one element type (listOf, attrsOf, nullOr, uniq, ...)."""
+
+    def __init__(self, elem: OptionType):
+        self.elem = elem
+
+    @property
+    def nested_types(self) -> dict[str, OptionType]:
+        return {"elemType": self.elem}
+
+    @property
+    def sub_modules(self) -> list | None:  # type: ignore[override]
+        return self.elem.sub_modules
+
+    def get_sub_options(self, prefix: tuple) -> dict:
+        return self.elem.get_sub_options(prefix)
+
+    def subst_sub_modules(self, modules: list) -> OptionType:
+        return type(self)(self.elem.subst_sub_modules(modules))
+
+    def type_merge(self, other: OptionType) -> OptionType | None:
+        if type(self) is not type(other) or self.name != other.name:
+            return None
+        elem = self.elem.type_merge(other.elem)  # type: ignore[attr-defined]
+        return None if elem is None else self._rebuild(elem)
+
+    def _rebuild(self, elem: OptionType) -> OptionType:
+        return type(self)(elem)
+
+
+class ListOf(ElemType):
+    name = "listOf"
+    description_class = "composite"
+    empty_value: Any = []
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return f"list of {phrase(self.elem, ('noun', 'composite'))}"
+
+    def check(self, value: Any) -> bool:
+        return isinstance(value, list)
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        from .merge import merge_definitions
+        out = []
+        for n, d in enumerate(defs, 1):
+            for m, v in enumerate(d.value, 1):
+                r = merge_definitions(loc + (f"[definition {n}-entry {m}]",), self.elem,
+                                      [Definition(d.file, v)])
+                if r.is_defined:
+                    out.append(r.value)
+        return out
+
+    def get_sub_options(self, prefix: tuple) -> dict:
+        return self.elem.get_sub_options(prefix + ("*",))
+
+
+class AttrsOf(ElemType):
+    description_class = "composite"
+    empty_value: Any = {}
+
+    def __init__(self, elem: OptionType, lazy: bool = False):
+        super().__init__(elem)
+        self.lazy = lazy
+        self.name = "lazyAttrsOf" if lazy else "attrsOf"
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        kind = "lazy attribute set" if self.lazy else "attribute set"
+        return f"{kind} of {phrase(self.elem, ('noun', 'composite'))}"
+
+    def check(self, value: Any) -> bool:
+        return isinstance(value, Mapping)
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        from .merge import merge_definitions
+        by_name: dict[str, list[Definition]] = {}
+        for d in defs:
+            for k, v in d.value.items():
+                by_name.setdefault(k, []).append(Definition(d.file.at(line_of(d.value, k)), v))
+        elem = self.elem
+
+        def value(name: str) -> Any:
+            return merge_definitions(loc + (name,), elem, by_name[name]).value
+
+        if self.lazy:
+            return LazyAttrs(list(by_name), value)
+        # attrsOf drops names whose definitions all vanish (mkIf false); values stay lazy.
+        merged = {name: merge_definitions(loc + (name,), elem, ds) for name, ds in by_name.items()}
+        return LazyAttrs([n for n, r in merged.items() if r.is_defined], lambda n: merged[n].value)
+
+    def get_sub_options(self, prefix: tuple) -> dict:
+        return self.elem.get_sub_options(prefix + ("<name>",))
+
+    def subst_sub_modules(self, modules: list) -> OptionType:
+        return AttrsOf(self.elem.subst_sub_modules(modules), self.lazy)
+
+    def _rebuild(self, elem: OptionType) -> OptionType:
+        return AttrsOf(elem, self.lazy)
+
+
+class NullOr(ElemType):
+    name = "nullOr"
+    description_class = "conjunction"
+    empty_value: Any = None
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return f"null or {phrase(self.elem, ('noun', 'conjunction'))}"
+
+    def check(self, value: Any) -> bool:
+        return value is None or self.elem.check(value)
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        nulls = sum(1 for d in defs if d.value is None)
+        if nulls == len(defs):
+            return None
+        if nulls:
+            raise EvalError(f"The option `{show_option(loc)}` is defined both null and not null, in "
+                            f"{show_files(d.file for d in defs)}.", loc, [str(d.file) for d in defs])
+        return self.elem.merge(loc, defs)
+
+
+class Unique(ElemType):
+    name = "unique"
+
+    def __init__(self, elem: OptionType, message: str = ""):
+        super().__init__(elem)
+        self.message = message
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return self.elem.description
+
+    @property
+    def description_class(self) -> str | None:  # type: ignore[override]
+        return self.elem.description_class
+
+    def check(self, value: Any) -> bool:
+        return self.elem.check(value)
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        merge_one_option(loc, defs, self.message)
+        return self.elem.merge(loc, defs)
+
+    def subst_sub_modules(self, modules: list) -> OptionType:
+        return Unique(self.elem.subst_sub_modules(modules), self.message)
+
+    def type_merge(self, other: OptionType) -> OptionType | None:
+        return None
+
+
+class Either(OptionType):
+    name = "either"
+    description_class = "conjunction"
+
+    def __init__(self, left: OptionType, right: OptionType):
+        self.left, self.right = left, right
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        classes = ("noun", "conjunction", "composite")
+        return f"{phrase(self.left, classes)} or {phrase(self.right, classes)}"
+
+    @property
+    def nested_types(self) -> dict[str, OptionType]:
+        return {"left": self.left, "right": self.right}
+
+    def check(self, value: Any) -> bool:
+        return self.left.check(value) or self.right.check(value)
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        if all(self.left.check(d.value) for d in defs):
+            return self.left.merge(loc, defs)
+        if all(self.right.check(d.value) for d in defs):
+            return self.right.merge(loc, defs)
+        return merge_one_option(loc, defs)
+
+    def type_merge(self, other: OptionType) -> OptionType | None:
+        if not isinstance(other, Either):
+            return None
+        left, right = self.left.type_merge(other.left), self.right.type_merge(other.right)
+        return None if left is None or right is None else Either(left, right)
+
+
+def one_of(ts: Sequence[OptionType]) -> OptionType:
+    if not ts:
+        raise EvalError("types.oneOf needs at least one type in its argument")
+    out = ts[0]
+    for t in ts[1:]:
+        out = Either(out, t)
+    return out
+
+
+class CoercedTo(OptionType):
+    name = "coercedTo"
+
+    def __init__(self, from_type: OptionType, coerce: Callable[[Any], Any], final: OptionType):
+        self.from_type, self.coerce, self.final = from_type, coerce, final
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return (f"{phrase(self.final, ('noun',))} or {phrase(self.from_type, ('noun',))} "
+                f"convertible to it")
+
+    def check(self, value: Any) -> bool:
+        return self.final.check(value) or (self.from_type.check(value) and self.final.check(self.coerce(value)))
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        coerced = [Definition(d.file, d.value if not self.from_type.check(d.value) else self.coerce(d.value))
+                   for d in defs]
+        return self.final.merge(loc, coerced)
+
+
+class Anything(OptionType):
+    name = "anything"
+    description = "anything"
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        kinds = {_kind(d.value) for d in defs}
+        if len(kinds) > 1:
+            raise EvalError(f"The option `{show_option(loc)}' has conflicting option types in "
+                            f"{show_files(d.file for d in defs)}", loc, [str(d.file) for d in defs])
+        kind = kinds.pop()
+        if kind == "set":
+            return AttrsOf(self).merge(loc, defs)
+        if kind == "list":
+            return ListOf(self).merge(loc, defs)
+        if kind in ("opaque", "lambda"):
+            return merge_one_option(loc, defs)
+        return merge_equal_option(loc, defs)
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, Mapping):
+        return "set"
+    if isinstance(v, list):
+        return "list"
+    if isinstance(v, NixValue):
+        return "opaque"
+    if callable(v):
+        return "lambda"
+    return type(v).__name__
+
+
+class Attrs(OptionType):
+    name = "attrs"
+    description = "attribute set"
+
+    def check(self, value: Any) -> bool:
+        return isinstance(value, Mapping)
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        out: dict = {}
+        for d in defs:
+            out.update(d.value)
+        return out
+
+
+class Raw(OptionType):
+    name = "raw"
+    description = "raw value"
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        return merge_one_option(loc, defs)
+
+
+class NixValueType(OptionType):
+    """A Nix value Python never evaluates (`nix.expr`, `nix.path`, a Nix package) or plain data."""
+
+    name = "nixValue"
+    description = "Nix value"
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        return merge_one_option(loc, defs)
+
+
+# Built-in instances, named as in nixpkgs.
+unspecified = OptionType()
+bool_ = SimpleType("bool", "boolean", lambda v: isinstance(v, bool))
+int_ = SimpleType("int", "signed integer", _is_int)
+float_ = SimpleType("float", "floating point number", lambda v: isinstance(v, float))
+number = SimpleType("number", "signed integer or floating point number",
+                    lambda v: _is_int(v) or isinstance(v, float))
+str_ = SimpleType("str", "string", _is_str)
+non_empty_str = SimpleType("nonEmptyStr", "non-empty string",
+                           lambda v: isinstance(v, str) and re.fullmatch(r"[ \t\n]*", v) is None)
+single_line_str = str_matching(r"[^\n\r]*\n?")
+single_line_str.name, single_line_str.description = "singleLineStr", \
+    "(optionally newline-terminated) single-line string"
+lines = separated_string("\n")
+commas = separated_string(",")
+env_var = separated_string(":")
+path = SimpleType("path", "path", _is_path)
+anything = Anything()
+attrs = Attrs()
+raw = Raw()
+nix_value = NixValueType()
+package = SimpleType("package", "package", lambda v: isinstance(v, (NixValue, Mapping, str)), merge_one_option)

@@ -1,0 +1,73 @@
+"""The fleet's own options (Nixus-compatible names): `nodes`, `defaults`, `deploy`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..evaluate import mkOption, types
+from ..evaluate.location import Loc
+from ..evaluate.submodule import Submodule
+
+HERE = Loc(__file__)
+
+
+def node_options(name: str, **_: Any) -> dict:
+    """The options of one node (one machine) of the fleet."""
+    return {
+        "_file": HERE,
+        "options": {
+            "enable": mkOption(type=types.bool, default=True,
+                               description="Whether this node is part of deployments."),
+            "host": mkOption(type=types.str, default=name, defaultText="the node's name",
+                             description="Address (hostname or IP) that nixus uses to reach the node."),
+            "port": mkOption(type=types.port, default=22, description="SSH port of the node."),
+            "user": mkOption(type=types.str, default="root", description="User that nixus logs in as."),
+            "hostKeys": mkOption(type=types.listOf(types.str), default=[],
+                                 description="The node's public SSH host keys, for strict host-key checking."),
+            "tags": mkOption(type=types.listOf(types.str), default=[],
+                             description="Tags for selecting nodes on the command line (`--on @tag`)."),
+            "system": mkOption(type=types.str, default="x86_64-linux",
+                               description="The node's Nix system type."),
+            "nixpkgs": mkOption(type=types.nullOr(types.either(types.path, types.nixValue)), default=None,
+                                description="Where the node's nixpkgs comes from (a path or Nix value); "
+                                            "null means the fleet default."),
+            "configuration": mkOption(type=types.deferredModule, default={},
+                                      description="The NixOS modules of this machine. nixus keeps each "
+                                                  "definition with its origin; NixOS merges them at build time."),
+            "successTimeout": mkOption(type=types.ints.positive, default=20,
+                                       description="Seconds within which nixus must confirm a switched "
+                                                   "node over a new connection before it rolls back."),
+            "switchTimeout": mkOption(type=types.ints.positive, default=60,
+                                      description="Seconds that activating the new configuration may take."),
+            "privilegeEscalationCommand": mkOption(type=types.listOf(types.str), default=["sudo", "--"],
+                                                   description="Command prefix to gain root when `user` "
+                                                               "is not root."),
+            "buildOn": mkOption(type=types.enum(["local", "target"]), default="local",
+                                description="Where the node's system is built."),
+            "ignoreFailingSystemdUnits": mkOption(type=types.bool, default=False,
+                                                  description="Treat failing systemd units after activation "
+                                                              "as success."),
+        },
+    }
+
+
+def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
+    """The fleet core: `nodes` (one submodule each, with `defaults` imported) and fleet settings."""
+    def with_defaults(**_: Any) -> dict:
+        return {"_file": HERE, "imports": [config.defaults]}
+
+    node_type = Submodule([node_options, with_defaults], special_args={"nodes": nodes, "fleet": config})
+    return {
+        "_file": HERE,
+        "key": "nixus:fleet-core",
+        "options": {
+            "nodes": mkOption(type=types.attrsOf(node_type), default={},
+                              description="The machines of the fleet, by name."),
+            "defaults": mkOption(type=types.deferredModule, default={},
+                                 description="A module applied to every node (as in Nixus)."),
+            "deploy": {
+                "parallel": mkOption(type=types.ints.positive, default=10,
+                                     description="How many hosts nixus deploys at once."),
+            },
+        },
+    }

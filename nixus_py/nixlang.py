@@ -1,0 +1,159 @@
+"""Nix values that Python does not evaluate, and Nix literal syntax for Python values.
+
+Every stage that shows or writes a value as Nix (error messages, rendered per-host modules)
+goes through `to_nix`, so a Python string is always a Nix string, escaped for any content.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_IDENTIFIER = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_'-]*$")
+_KEYWORDS = frozenset({"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"})
+
+
+class NixValue:
+    """A value that only Nix can evaluate; Python keeps it by reference and never forces it."""
+
+    __slots__ = ()
+
+    def nix(self) -> str:
+        """The Nix source text that denotes this value."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class NixExpr(NixValue):
+    """Raw Nix source, e.g. `nix.expr("pkgs.hello")`, rendered verbatim (parenthesised)."""
+
+    code: str
+
+    def nix(self) -> str:
+        return f"({self.code})"
+
+
+@dataclass(frozen=True, slots=True)
+class NixPath(NixValue):
+    """A Nix path literal such as `./web1.nix`; relative paths resolve against the rendered file."""
+
+    path: str
+
+    def nix(self) -> str:
+        p = self.path
+        if re.fullmatch(r"[a-zA-Z0-9._+\-/~]+", p) and ("/" in p):
+            return p if p.startswith(("/", "./", "../", "~/")) else "./" + p
+        return f"(/. + {quote_string(p)})" if p.startswith("/") else f"(./. + {quote_string('/' + p)})"
+
+
+def quote_string(s: str) -> str:
+    """A double-quoted Nix string literal meaning exactly `s` (escapes `\\`, `"`, `${`, control chars)."""
+    out = ['"']
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\":
+            out.append("\\\\")
+        elif c == '"':
+            out.append('\\"')
+        elif c == "$" and s.startswith("${", i):
+            out.append("\\${")
+            i += 2
+            continue
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\r":
+            out.append("\\r")
+        elif c == "\t":
+            out.append("\\t")
+        else:
+            out.append(c)
+        i += 1
+    out.append('"')
+    return "".join(out)
+
+
+def attr_name(name: str) -> str:
+    """An attribute name, quoted only when Nix requires it."""
+    if _IDENTIFIER.match(name) and name not in _KEYWORDS:
+        return name
+    return quote_string(name)
+
+
+def attr_path(parts: tuple[str, ...] | list[str]) -> str:
+    """An option path as written in messages: `a.b."c d"` (placeholders like `<name>` stay bare)."""
+    return ".".join(p if p == "*" or (p.startswith("<") and p.endswith(">")) else attr_name(p) for p in parts)
+
+
+def _float(f: float) -> str:
+    if math.isnan(f) or math.isinf(f):
+        raise ValueError(f"Nix has no literal for the float {f!r}")
+    text = repr(f)
+    return text if ("." in text or "e" in text) else text + ".0"
+
+
+def to_nix(value: Any, indent: int | None = None, _level: int = 0) -> str:
+    """Nix literal syntax for a Python value; `indent=None` gives one line, else pretty-printed."""
+    from .evaluate.properties import Property  # late: properties render through here too
+
+    if isinstance(value, Property):
+        return value.to_nix(indent, _level)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value) if value >= 0 else f"({value})"
+    if isinstance(value, float):
+        text = _float(value)
+        return text if value >= 0 else f"({text})"
+    if isinstance(value, str):
+        return quote_string(value)
+    if isinstance(value, NixValue):
+        return value.nix()
+    if isinstance(value, Mapping):
+        items = [(attr_name(str(k)), v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
+        if not items:
+            return "{ }"
+        if indent is None:
+            return "{ " + " ".join(f"{k} = {to_nix(v)};" for k, v in items) + " }"
+        pad = " " * (indent * (_level + 1))
+        body = "".join(f"{pad}{k} = {to_nix(v, indent, _level + 1)};\n" for k, v in items)
+        return "{\n" + body + " " * (indent * _level) + "}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[ ]"
+        if indent is None:
+            return "[ " + " ".join(_list_elem(v, None, 0) for v in value) + " ]"
+        pad = " " * (indent * (_level + 1))
+        body = "".join(f"{pad}{_list_elem(v, indent, _level + 1)}\n" for v in value)
+        return "[\n" + body + " " * (indent * _level) + "]"
+    if callable(value):
+        return "<function>"
+    return quote_string(str(value))
+
+
+def _list_elem(value: Any, indent: int | None, level: int) -> str:
+    text = to_nix(value, indent, level)
+    # Function application inside a list needs parentheses: [ (lib.mkForce 1) ].
+    if text.startswith("lib.") and not text.startswith("("):
+        return f"({text})"
+    return text
+
+
+def show_value(value: Any, limit: int = 5) -> str:
+    """A short pretty form for error messages (first `limit` lines, like nixpkgs' showDefs)."""
+    try:
+        text = to_nix(value, indent=2)
+    except Exception:  # noqa: BLE001 - showing a value must never hide the real error
+        return "<unprintable>"
+    lines = text.split("\n")
+    if len(lines) > limit:
+        lines = lines[:limit] + ["..."]
+    return "\n    ".join(lines)
+

@@ -1,0 +1,43 @@
+"""Shared test helpers: running the real `nixus` command and finding the nixpkgs lib."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def nixpkgs_lib() -> Path:
+    value = os.environ.get("NIXUS_NIXPKGS_LIB")
+    if not value:
+        pytest.fail("NIXUS_NIXPKGS_LIB is not set: run the tests through ./scripts/test")
+    return Path(value)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_nixus(*args: str, cwd: Path | None = None) -> Result:
+    """Run the installed `nixus` CLI as a user would."""
+    exe = shutil.which("nixus") or str(Path(sys.executable).parent / "nixus")
+    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _require_tools() -> None:
+    if shutil.which("nix-instantiate") is None:
+        pytest.fail("nix-instantiate is missing: run the tests through ./scripts/test")
+    nixpkgs_lib()

@@ -1,0 +1,129 @@
+"""The fleet evaluator through the `nixus` command: eval, nodes, options, and its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import EXAMPLES, run_nixus
+
+
+def test_example_fleet_py_and_nix_evaluate_to_identical_nodes() -> None:
+    py = run_nixus("eval", "-f", "fleet.py", "nodes", "--json", cwd=EXAMPLES)
+    nx = run_nixus("eval", "-f", "fleet.nix", "nodes", "--json", cwd=EXAMPLES)
+    assert py.code == 0, py.err
+    assert nx.code == 0, nx.err
+    py_nodes, nix_nodes = json.loads(py.out), json.loads(nx.out)
+    # `configuration` holds NixOS modules kept by reference (Python dicts vs Nix functions); all else is equal.
+    for nodes in (py_nodes, nix_nodes):
+        for node in nodes.values():
+            node.pop("configuration")
+    assert py_nodes == nix_nodes
+    assert py_nodes["web1"]["host"] == "10.0.0.11" and py_nodes["gw"]["tags"] == ["edge"]
+
+
+def test_cross_node_reads_resolve_in_fleet_py() -> None:
+    r = run_nixus("eval", "nodes.web2.configuration", "--json", cwd=EXAMPLES)
+    assert r.code == 0, r.err
+    defs = json.loads(r.out)["__deferredModule"]
+    assert any(d["value"].get("environment", {}).get("etc", {}).get("upstream", {}).get("text") == "10.0.0.11:80\n"
+               for d in defs)
+
+
+def test_nodes_selection_by_tag_glob_and_name() -> None:
+    r = run_nixus("nodes", "--on", "@dns,web1", "--json", cwd=EXAMPLES)
+    assert r.code == 0, r.err
+    assert [n["name"] for n in json.loads(r.out)] == ["ns1", "ns2", "web1"]
+    r = run_nixus("nodes", "--on", "w*", cwd=EXAMPLES)
+    assert r.out.split()[0] == "web1"
+
+
+def test_selector_matching_nothing_is_an_error() -> None:
+    r = run_nixus("nodes", "--on", "db*", cwd=EXAMPLES)
+    assert r.code == 1
+    assert "`db*' matches no node" in r.err
+
+
+def test_options_lists_node_options_with_declaring_file() -> None:
+    r = run_nixus("options", "--json", cwd=EXAMPLES)
+    assert r.code == 0, r.err
+    docs = {d["name"]: d for d in json.loads(r.out)}
+    port = docs["nodes.<name>.port"]
+    assert port["type"].startswith("16 bit unsigned integer")
+    assert port["default"] == "22"
+    assert any("core.py" in f for f in port["declarations"])
+    assert "deploy.parallel" in docs
+
+
+def _fleet(tmp_path: Path, name: str, text: str) -> Path:
+    f = tmp_path / name
+    f.write_text(text)
+    return f
+
+
+def _fails(tmp_path: Path, name: str, text: str, *args: str) -> str:
+    f = _fleet(tmp_path, name, text)
+    r = run_nixus("eval", "-f", str(f), *(args or ("nodes",)), "--json", cwd=tmp_path)
+    assert r.code == 1, (r.out, r.err)
+    assert "Traceback" not in r.err
+    assert len(r.err.splitlines()) < 25, r.err  # one screen
+    return r.err
+
+
+def test_type_error_names_option_and_line_py(tmp_path: Path) -> None:
+    err = _fails(tmp_path, "fleet.py", 'modules = [{\n  "nodes": {\n    "a": {"port": "ssh"},\n  },\n}]\n')
+    assert "nodes.a.port' is not of type `16 bit unsigned integer" in err
+    assert "fleet.py:3" in err
+
+
+def test_type_error_names_option_and_line_nix(tmp_path: Path) -> None:
+    err = _fails(tmp_path, "fleet.nix", '{\n  nodes.a = {\n    port = "ssh";\n  };\n}\n')
+    assert "nodes.a.port' is not of type `16 bit unsigned integer" in err
+    assert "fleet.nix:3" in err
+
+
+def test_undeclared_option_is_reported_with_suggestion(tmp_path: Path) -> None:
+    err = _fails(tmp_path, "fleet.py", 'modules = [{"nodes": {"a": {"hots": "x"}}}]\n')
+    assert "The option `nodes.a.hots' does not exist" in err
+    assert "fleet.py:1" in err
+    assert "Did you mean `nodes.a.host'" in err
+
+
+def test_conflicting_definitions_name_both_files(tmp_path: Path) -> None:
+    err = _fails(tmp_path, "fleet.py",
+                 'modules = [\n  {"nodes": {"a": {"host": "x"}}},\n  {"nodes": {"a": {"host": "y"}}},\n]\n')
+    assert "The option `nodes.a.host' has conflicting definition values" in err
+    assert "fleet.py:2" in err and "fleet.py:3" in err
+
+
+def test_cycle_lists_the_option_paths(tmp_path: Path) -> None:
+    text = ("from nixus_py.evaluate import lazy\n"
+            "def m(nodes, **_):\n"
+            "    return {'nodes': {'a': {'host': lazy(lambda: nodes.b.host)},\n"
+            "                      'b': {'host': lazy(lambda: nodes.a.host)}}}\n"
+            "modules = [m]\n")
+    err = _fails(tmp_path, "fleet.py", text)
+    assert "infinite recursion" in err
+    assert "nodes.a.host" in err and "nodes.b.host" in err
+
+
+def test_cycle_through_nix_code_is_reported(tmp_path: Path) -> None:
+    text = "{ config, ... }: {\n  nodes.a.host = config.nodes.b.host;\n  nodes.b.host = config.nodes.a.host;\n}\n"
+    err = _fails(tmp_path, "fleet.nix", text)
+    assert "infinite recursion" in err
+    assert "nodes.a.host" in err
+
+
+def test_syntax_error_in_fleet_py_names_line(tmp_path: Path) -> None:
+    err = _fails(tmp_path, "fleet.py", 'modules = [\n  {"nodes": {\n}\n')
+    assert "fleet.py:" in err and "syntax error" in err
+
+
+def test_syntax_error_in_fleet_nix_names_file_and_line(tmp_path: Path) -> None:
+    err = _fails(tmp_path, "fleet.nix", '{\n  nodes.a.host = "x"\n}\n')
+    assert "fleet.nix:3" in err
+
+
+def test_missing_fleet_file_is_an_error(tmp_path: Path) -> None:
+    r = run_nixus("eval", "nodes", cwd=tmp_path)
+    assert r.code == 1 and "no fleet file" in r.err
