@@ -6,6 +6,7 @@ import json
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -14,10 +15,11 @@ from . import settings
 from .evaluate.errors import NixusError, show_option
 from .evaluate.modules import Level, Option
 from .evaluate.options import MISSING
-from .fleet.evaluate import evaluate_fleet
+from .fleet.evaluate import evaluate_fleet, find_fleet_file
 from .fleet.select import select_nodes
 from .nixlang import to_nix
 from .present import get_path, parse_attr_path, to_data
+from .render.node import render_node
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Evaluate, render, build and deploy a NixOS fleet.")
@@ -60,6 +62,22 @@ def nodes_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt, as_json:
         tags = " ".join("@" + t for t in r["tags"])
         off = "" if r["enable"] else "  (disabled)"
         typer.echo(f"{r['name']:<20} {r['user']}@{r['host']}:{r['port']}  {tags}{off}".rstrip())
+
+
+@app.command("render")
+def render_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
+               out: str = typer.Option("rendered", "-o", "--out", help="Directory for the <node>.nix files.")) -> None:
+    """Write one NixOS module per selected node to OUT/<node>.nix."""
+    fleet_file = find_fleet_file(file)
+    nodes = evaluate_fleet(fleet_file).config["nodes"]
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in select_nodes(nodes, on):
+        text = render_node(name, nodes[name]["configuration"], fleet_file, out_dir)
+        target = out_dir / f"{name}.nix"
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
+        typer.echo(str(target))
 
 
 @app.command("options")

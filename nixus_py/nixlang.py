@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _IDENTIFIER = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_'-]*$")
+_IDENTIFIER_PATH = re.compile(r'^[a-zA-Z_][a-zA-Z0-9_\'-]*(\.([a-zA-Z_][a-zA-Z0-9_\'-]*|"[^"\\$]*"))*$')
 _KEYWORDS = frozenset({"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"})
 
 
@@ -28,12 +29,24 @@ class NixValue:
 
 @dataclass(frozen=True, slots=True)
 class NixExpr(NixValue):
-    """Raw Nix source, e.g. `nix.expr("pkgs.hello")`, rendered verbatim (parenthesised)."""
+    """Raw Nix source, e.g. `nix.expr("pkgs.hello")`, rendered verbatim (parenthesised).
+
+    Attribute access builds a longer expression, so a Python NixOS module can be written as
+    `lambda pkgs, **_: {"environment": {"systemPackages": [pkgs.hello]}}`.
+    """
 
     code: str
 
     def nix(self) -> str:
-        return f"({self.code})"
+        return self.code if _IDENTIFIER_PATH.match(self.code) else f"({self.code})"
+
+    def __getattr__(self, name: str) -> NixExpr:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return NixExpr(f"{self.nix()}.{attr_name(name)}")
+
+    def __getitem__(self, name: str) -> NixExpr:
+        return NixExpr(f"{self.nix()}.{attr_name(name)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +110,9 @@ def _float(f: float) -> str:
 
 def to_nix(value: Any, indent: int | None = None, _level: int = 0) -> str:
     """Nix literal syntax for a Python value; `indent=None` gives one line, else pretty-printed."""
-    from .evaluate.properties import Property  # late: properties render through here too
+    from .evaluate.properties import Property, force  # late: properties render through here too
 
+    value = force(value)
     if isinstance(value, Property):
         return value.to_nix(indent, _level)
     if value is None:
@@ -123,7 +137,7 @@ def to_nix(value: Any, indent: int | None = None, _level: int = 0) -> str:
         if indent is None:
             return "{ " + " ".join(f"{k} = {to_nix(v)};" for k, v in items) + " }"
         pad = " " * (indent * (_level + 1))
-        body = "".join(f"{pad}{k} = {to_nix(v, indent, _level + 1)};\n" for k, v in items)
+        body = "".join(f"{pad}{k} = {to_nix(v, indent, _level + 1)};\n" for k, v in map(_collapse, items))
         return "{\n" + body + " " * (indent * _level) + "}"
     if isinstance(value, (list, tuple)):
         if not value:
@@ -136,6 +150,17 @@ def to_nix(value: Any, indent: int | None = None, _level: int = 0) -> str:
     if callable(value):
         return "<function>"
     return quote_string(str(value))
+
+
+def _collapse(item: tuple[str, Any]) -> tuple[str, Any]:
+    """`a = { b = { c = 1; }; }` reads better as `a.b.c = 1;`."""
+    from .evaluate.properties import force
+    key, value = item
+    value = force(value)
+    while isinstance(value, Mapping) and len(value) == 1 and not isinstance(value, NixValue):
+        (sub, value), = value.items()
+        key, value = f"{key}.{attr_name(str(sub))}", force(value)
+    return key, value
 
 
 def _list_elem(value: Any, indent: int | None, level: int) -> str:

@@ -1,0 +1,1 @@
+"""Rendering: one readable, deterministic NixOS module per node."""
