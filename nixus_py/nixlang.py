@@ -62,6 +62,14 @@ class NixPath(NixValue):
         return f"(/. + {quote_string(p)})" if p.startswith("/") else f"(./. + {quote_string('/' + p)})"
 
 
+@dataclass(frozen=True, slots=True)
+class Annotated:
+    """A value with a note on why it is there; pretty output shows the note as a comment."""
+
+    value: Any
+    note: str
+
+
 def quote_string(s: str) -> str:
     """A double-quoted Nix string literal meaning exactly `s` (escapes `\\`, `"`, `${`, control chars)."""
     out = ['"']
@@ -113,6 +121,8 @@ def to_nix(value: Any, indent: int | None = None, _level: int = 0) -> str:
     from .evaluate.properties import Property, force  # late: properties render through here too
 
     value = force(value)
+    if isinstance(value, Annotated):
+        return to_nix(value.value, indent, _level)
     if isinstance(value, Property):
         return value.to_nix(indent, _level)
     if value is None:
@@ -137,7 +147,7 @@ def to_nix(value: Any, indent: int | None = None, _level: int = 0) -> str:
         if indent is None:
             return "{ " + " ".join(f"{k} = {to_nix(v)};" for k, v in items) + " }"
         pad = " " * (indent * (_level + 1))
-        body = "".join(f"{pad}{k} = {to_nix(v, indent, _level + 1)};\n" for k, v in map(_collapse, items))
+        body = "".join(f"{pad}{k} = {to_nix(v, indent, _level + 1)};{_note(v)}\n" for k, v in map(_collapse, items))
         return "{\n" + body + " " * (indent * _level) + "}"
     if isinstance(value, (list, tuple)):
         if not value:
@@ -145,11 +155,18 @@ def to_nix(value: Any, indent: int | None = None, _level: int = 0) -> str:
         if indent is None:
             return "[ " + " ".join(_list_elem(v, None, 0) for v in value) + " ]"
         pad = " " * (indent * (_level + 1))
-        body = "".join(f"{pad}{_list_elem(v, indent, _level + 1)}\n" for v in value)
+        body = "".join(f"{pad}{_list_elem(v, indent, _level + 1)}{_note(v)}\n" for v in value)
         return "[\n" + body + " " * (indent * _level) + "]"
     if callable(value):
         return "<function>"
     return quote_string(str(value))
+
+
+def _note(value: Any) -> str:
+    """The trailing `# why` comment of an annotated value (one line, no comment terminators)."""
+    if isinstance(value, Annotated):
+        return "  # " + " ".join(value.note.split())
+    return ""
 
 
 def _collapse(item: tuple[str, Any]) -> tuple[str, Any]:

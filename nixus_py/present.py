@@ -7,12 +7,14 @@ from typing import Any
 
 from .evaluate.properties import force
 from .evaluate.submodule import DeferredModule
-from .nixlang import NixValue
+from .nixlang import Annotated, NixValue
 
 
 def to_data(value: Any) -> Any:
     """A fully evaluated, JSON-serialisable copy (module internals like `_module` left out)."""
     value = force(value)
+    if isinstance(value, Annotated):
+        return to_data(value.value)
     if isinstance(value, NixValue):
         return {"__nix": value.nix()}
     if isinstance(value, DeferredModule):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..evaluate.errors import NixusError
@@ -11,6 +12,13 @@ from ..source.nixfile import NixSession, evaluate_with_nix
 from .core import fleet_module
 
 DEFAULT_FILES = ("fleet.py", "fleet.nix")
+# The bundled cross-host modules: ordinary modules, loaded like a user's (NIXUS_MODULES_DIR overrides).
+BUNDLED = Path(os.environ.get("NIXUS_MODULES_DIR") or Path(__file__).resolve().parents[2] / "modules")
+
+
+def bundled_modules() -> list[str]:
+    """Paths of the bundled modules (`modules/*.py`), in a stable order."""
+    return sorted(str(p) for p in BUNDLED.glob("*.py"))
 
 
 def find_fleet_file(path: str | Path | None) -> Path:
@@ -31,7 +39,8 @@ def evaluate_fleet(path: str | Path | None = None, extra_modules: list | None = 
     file = find_fleet_file(path)
 
     def make() -> Evaluation:
-        ev = Evaluation([fleet_module, *(extra_modules or []), str(file)], file=Loc(str(file)))
+        modules = [fleet_module, *bundled_modules(), *(extra_modules or []), str(file)]
+        ev = Evaluation(modules, file=Loc(str(file)))
         ev.special_args["nodes"] = ConfigProxy(ev, ("nodes",))
         return ev
 

@@ -1,0 +1,148 @@
+"""SSH access across the fleet (Nixus-compatible): which key may log in where, as whom.
+
+`ssh.access.<node>.keys.<key>.hasAccessTo.<target>.<user> = true` says that the key `<key>`,
+which lives on `<node>`, may log in to `<target>` as `<user>`. Every target gets the key in
+`users.users.<user>.openssh.authorizedKeys.keys`; every source gets `programs.ssh.knownHosts`
+entries for its targets (from their `hostKeys`). The key nixus deploys with
+(`deploy.publicKey`) is always authorised for each node's deploy user, so no change made
+through nixus can lock nixus out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import weakref
+from typing import Any
+
+from nixus_py.evaluate import EvalError, lazy, mkOption, types
+from nixus_py.evaluate.errors import show_option
+from nixus_py.fleet.provenance import defined_at
+from nixus_py.nixlang import Annotated
+
+_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+              "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+
+
+def valid_public_key(text: str) -> bool:
+    """An OpenSSH public key line: `<type> <base64 blob naming the same type> [comment]`."""
+    m = re.fullmatch(r"(\S+) ([A-Za-z0-9+/]+={0,2})( [^\n]*)?", text.strip())
+    if not m or m.group(1) not in _KEY_TYPES:
+        return False
+    try:
+        blob = base64.b64decode(m.group(2), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    size = int.from_bytes(blob[:4], "big")
+    return blob[4:4 + size] == m.group(1).encode()
+
+
+public_key = types.addCheck(types.str, valid_public_key, "sshPublicKey",
+                            "SSH public key (`<type> <base64> [comment]`)")
+
+
+def _key_options(**_: Any) -> dict:
+    return {"options": {
+        "publicKey": mkOption(type=public_key, description="The public half of this key."),
+        "hasAccessTo": mkOption(
+            type=types.attrsOf(types.attrsOf(types.bool)), default={},
+            description="`hasAccessTo.<node>.<user> = true`: this key may log in to `<node>` as `<user>`."),
+    }}
+
+
+def _access_options(**_: Any) -> dict:
+    return {"options": {
+        "hostNames": mkOption(type=types.listOf(types.str), default=[],
+                              description="Extra names under which the other nodes know this node in "
+                                          "their known_hosts (its `host` is always one)."),
+        "keys": mkOption(type=types.attrsOf(types.submodule(_key_options)), default={},
+                         description="SSH keys that live on this node, by name."),
+    }}
+
+
+class _Grants:
+    """Who may log in where, computed once per fleet evaluation and checked against the nodes."""
+
+    def __init__(self, fleet: Any, options: Any):
+        nodes, access = fleet["nodes"], fleet["ssh"]["access"]
+        self.authorized: dict[str, dict[str, list[Annotated]]] = {}  # target -> user -> keys
+        self.known: dict[str, dict[str, str]] = {}  # source -> target -> why
+        for source in access:
+            self._require_node(nodes, options, (source,), source)
+            for kname, key in access[source]["keys"].items():
+                for target, users in key["hasAccessTo"].items():
+                    path = (source, "keys", kname, "hasAccessTo", target)
+                    self._require_node(nodes, options, path, target)
+                    for user, allowed in users.items():
+                        if allowed:
+                            why = _why(options, path + (user,))
+                            self.authorized.setdefault(target, {}).setdefault(user, []).append(
+                                Annotated(key["publicKey"], why))
+                            self.known.setdefault(source, {}).setdefault(target, why)
+
+    @staticmethod
+    def _require_node(nodes: Any, options: Any, path: tuple, name: str) -> None:
+        where = ", ".join(str(x) for x in defined_at(options["ssh"]["access"], path)) or "unknown location"
+        loc = ("ssh", "access") + path
+        if name not in nodes:
+            raise EvalError(f"`{show_option(loc)}' names the node `{name}', but there is no such node "
+                            f"(nodes: {', '.join(sorted(nodes)) or 'none'}); defined at {where}", loc, [where])
+        if not nodes[name]["enable"]:
+            raise EvalError(f"`{show_option(loc)}' grants access to the node `{name}', which is disabled "
+                            f"(nodes.{name}.enable = false); defined at {where}", loc, [where])
+
+
+def _why(options: Any, path: tuple) -> str:
+    """`ssh.access.a.keys.k.hasAccessTo.b.root (fleet.py:14)`: the fact and where it was written."""
+    where = ", ".join(str(x) for x in defined_at(options["ssh"]["access"], path))
+    return f"{show_option(('ssh', 'access') + path)} ({where})" if where else show_option(("ssh", "access") + path)
+
+
+_grants: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def grants(fleet: Any, options: Any) -> _Grants:
+    ev = fleet.evaluation
+    if ev not in _grants:
+        _grants[ev] = _Grants(fleet, options)
+    return _grants[ev]
+
+
+def node_configuration(name: str, node: Any, fleet: Any, options: Any) -> dict:
+    """The NixOS settings for one node: its authorised keys and the host keys it trusts."""
+    g = grants(fleet, options)
+    users = {user: list(keys) for user, keys in g.authorized.get(name, {}).items()}
+    deploy_key = fleet["deploy"]["publicKey"]
+    if deploy_key is not None and deploy_key not in [k.value for k in users.get(node["user"], [])]:
+        users.setdefault(node["user"], []).append(Annotated(deploy_key, "deploy.publicKey: nixus must always get in"))
+    nodes, access = fleet["nodes"], fleet["ssh"]["access"]
+    known: dict[str, Any] = {}
+    for target, why in sorted(g.known.get(name, {}).items()):
+        names = [nodes[target]["host"]] + (list(access[target]["hostNames"]) if target in access else [])
+        for i, host_key in enumerate(nodes[target]["hostKeys"]):
+            entry = {"hostNames": names, "publicKey": host_key}
+            known[target if i == 0 else f"{target}-{i + 1}"] = Annotated(entry, f"nodes.{target}.hostKeys, for {why}")
+    config: dict[str, Any] = {}
+    if users:
+        config["users"] = {"users": {u: {"openssh": {"authorizedKeys": {"keys": k}}} for u, k in users.items()}}
+    if known:
+        config["programs"] = {"ssh": {"knownHosts": known}}
+    return config
+
+
+def module(config: Any, options: Any, **_: Any) -> dict:
+    def per_node(name: str, config: Any, fleet: Any, **_: Any) -> dict:
+        return {"configuration": lazy(lambda: node_configuration(name, config, fleet, options))}
+
+    return {
+        "options": {
+            "ssh": {"access": mkOption(
+                type=types.attrsOf(types.submodule(_access_options)), default={},
+                description="SSH access: `ssh.access.<node>.keys.<key>.hasAccessTo.<target>.<user>`.")},
+            "deploy": {"publicKey": mkOption(
+                type=types.nullOr(public_key), default=None,
+                description="The public key nixus deploys with; always authorised for each node's `user`.")},
+        },
+        "config": {"defaults": per_node},
+    }

@@ -1,0 +1,67 @@
+"""The bundled ssh access module: grants become authorised keys and known hosts; bad grants fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import run_nixus
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKyFD3+Dy1lYkzOkQf1nYNPKvC0D7VnwBuzfAW93L7Zw"
+FLEET = f'''\
+modules = [{{
+    "nodes": {{"laptop": {{}}, "web1": {{"hostKeys": ["{KEY} web1-host"]}}, "off": {{"enable": False}}}},
+    "deploy": {{"publicKey": "{KEY} deployer"}},
+    "ssh": {{"access": {{"laptop": {{"keys": {{"alice": {{
+        "publicKey": "{KEY} alice",
+        "hasAccessTo": {{"web1": {{"root": True}}}},
+    }}}}}}}}}},
+}}]
+'''
+
+
+def _render(tmp_path: Path, text: str) -> tuple[int, str, Path]:
+    (tmp_path / "fleet.py").write_text(text)
+    r = run_nixus("render", "-o", "out", cwd=tmp_path)
+    return r.code, r.err, tmp_path / "out"
+
+
+def test_grant_authorises_key_on_target_and_trusts_host_key_on_source(tmp_path: Path) -> None:
+    code, err, out = _render(tmp_path, FLEET)
+    assert code == 0, err
+    web1 = (out / "web1.nix").read_text()
+    assert f'"{KEY} alice"  # ssh.access.laptop.keys.alice.hasAccessTo.web1.root (fleet.py:6)' in web1
+    laptop = (out / "laptop.nix").read_text()
+    assert "programs.ssh.knownHosts.web1" in laptop and f'publicKey = "{KEY} web1-host";' in laptop
+    assert "alice" not in laptop.split("authorizedKeys")[-1]
+
+
+def test_deploy_key_is_authorised_for_the_deploy_user_everywhere(tmp_path: Path) -> None:
+    code, err, out = _render(tmp_path, FLEET.replace('"laptop": {}', '"laptop": {"user": "ops"}'))
+    assert code == 0, err
+    assert "users.users.ops.openssh.authorizedKeys.keys" in (out / "laptop.nix").read_text()
+    for node in ("web1", "off"):
+        assert f"{KEY} deployer" in (out / f"{node}.nix").read_text()
+
+
+def test_grant_to_unknown_node_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    code, err, _ = _render(tmp_path, FLEET.replace('"hasAccessTo": {"web1"', '"hasAccessTo": {"web9"'))
+    assert code == 1
+    assert "`ssh.access.laptop.keys.alice.hasAccessTo.web9' names the node `web9', but there is no such node" in err
+    assert "fleet.py:6" in err
+
+
+def test_access_from_unknown_node_is_an_error(tmp_path: Path) -> None:
+    code, err, _ = _render(tmp_path, FLEET.replace('"access": {"laptop"', '"access": {"phone"'))
+    assert code == 1 and "names the node `phone'" in err
+
+
+def test_grant_to_disabled_node_is_an_error(tmp_path: Path) -> None:
+    code, err, _ = _render(tmp_path, FLEET.replace('"hasAccessTo": {"web1"', '"hasAccessTo": {"off"'))
+    assert code == 1 and "grants access to the node `off', which is disabled" in err
+
+
+def test_malformed_public_key_is_a_type_error(tmp_path: Path) -> None:
+    code, err, _ = _render(tmp_path, FLEET.replace(f'"{KEY} alice"', '"ssh-ed25519 not-base64!"'))
+    assert code == 1
+    assert "ssh.access.laptop.keys.alice.publicKey' is not of type `SSH public key" in err
+    assert "fleet.py:5" in err
