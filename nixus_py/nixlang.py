@@ -132,10 +132,12 @@ def to_nix(value: Any, indent: int | None = None, _level: int = 0) -> str:
     if value is False:
         return "false"
     if isinstance(value, int):
+        if value == -(2**63):  # its absolute value is no Nix integer literal
+            return f"({value + 1} - 1)"
         return str(value) if value >= 0 else f"({value})"
     if isinstance(value, float):
         text = _float(value)
-        return text if value >= 0 else f"({text})"
+        return f"({text})" if text.startswith("-") else text
     if isinstance(value, str):
         return quote_string(value)
     if isinstance(value, NixValue):
