@@ -112,8 +112,13 @@ def attr_path(parts: tuple[str, ...] | list[str]) -> str:
 def _float(f: float) -> str:
     if math.isnan(f) or math.isinf(f):
         raise ValueError(f"Nix has no literal for the float {f!r}")
-    text = repr(f)
-    return text if ("." in text or "e" in text) else text + ".0"
+    if f != 0 and abs(f) < 2.2250738585072014e-308:
+        # Nix cannot parse subnormal literals; dividing by a power of two is exact.
+        return f"({_float(f * 2.0**200)} / {_float(2.0**200)})"
+    mantissa, e, exponent = repr(f).partition("e")
+    if "." not in mantissa:  # Nix float literals need a dot: 1e+16 is written 1.0e+16
+        mantissa += ".0"
+    return mantissa + e + exponent
 
 
 def to_nix(value: Any, indent: int | None = None, _level: int = 0) -> str:

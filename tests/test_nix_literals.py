@@ -21,7 +21,7 @@ tricky = st.sampled_from(["${x}", "''", "'''", "\\", '"', "\\${", "$${a}", "\n",
 strings = st.one_of(text, tricky, st.lists(st.one_of(text, tricky), max_size=4).map("".join))
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1),
-    st.floats(allow_nan=False, allow_infinity=False, width=32), strings,
+    st.floats(allow_nan=False, allow_infinity=False), strings,
 )
 values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(strings, inner, max_size=4)), max_leaves=12)
