@@ -144,5 +144,11 @@ def module(config: Any, options: Any, **_: Any) -> dict:
                 type=types.nullOr(public_key), default=None,
                 description="The public key nixus deploys with; always authorised for each node's `user`.")},
         },
-        "config": {"defaults": per_node},
+        "config": {
+            "defaults": per_node,
+            "relations": lazy(lambda: [
+                {"from": source, "to": target, "kind": "ssh", "why": why}
+                for source, targets in sorted(grants(config, options).known.items())
+                for target, why in sorted(targets.items())]),
+        },
     }

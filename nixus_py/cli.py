@@ -16,6 +16,7 @@ from .evaluate.errors import NixusError, show_option
 from .evaluate.modules import Level, Option
 from .evaluate.options import MISSING
 from .fleet.evaluate import evaluate_fleet, find_fleet_file
+from .fleet.graph import fleet_graph, graph_data, graph_dot, graph_text
 from .fleet.select import select_nodes
 from .nixlang import to_nix
 from .present import get_path, parse_attr_path, to_data
@@ -78,6 +79,21 @@ def render_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
         if not target.exists() or target.read_text() != text:
             target.write_text(text)
         typer.echo(str(target))
+
+
+@app.command("graph")
+def graph_cmd(file: Optional[str] = FileOpt,
+              fmt: str = typer.Option("text", "--format", help="text, dot or json.")) -> None:
+    """Nodes and their relations (ssh grants, VPN peerings, DNS transfers, deployAfter) and deploy waves."""
+    g = fleet_graph(evaluate_fleet(file).config)
+    if fmt == "json":
+        typer.echo(json.dumps(graph_data(g), indent=2))
+    elif fmt == "dot":
+        typer.echo(graph_dot(g), nl=False)
+    elif fmt == "text":
+        typer.echo(graph_text(g), nl=False)
+    else:
+        raise NixusError(f"--format {fmt}: expected text, dot or json")
 
 
 @app.command("options")

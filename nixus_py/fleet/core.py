@@ -44,11 +44,24 @@ def node_options(name: str, **_: Any) -> dict:
                                                                "is not root."),
             "buildOn": mkOption(type=types.enum(["local", "target"]), default="local",
                                 description="Where the node's system is built."),
+            "deployAfter": mkOption(type=types.listOf(types.str), default=[],
+                                    description="Nodes that must be deployed before this one."),
             "ignoreFailingSystemdUnits": mkOption(type=types.bool, default=False,
                                                   description="Treat failing systemd units after activation "
                                                               "as success."),
         },
     }
+
+
+def _relation_options(**_: Any) -> dict:
+    return {"options": {
+        "from": mkOption(type=types.str, description="The node the relation starts at."),
+        "to": mkOption(type=types.str, description="The node the relation points to."),
+        "kind": mkOption(type=types.str, description="What the relation is, e.g. `ssh`, `vpn`, `dns`."),
+        "orders": mkOption(type=types.bool, default=False,
+                           description="Whether `from` must be deployed before `to`."),
+        "why": mkOption(type=types.str, default="", description="The fleet fact behind the relation."),
+    }}
 
 
 def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
@@ -65,6 +78,10 @@ def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
                               description="The machines of the fleet, by name."),
             "defaults": mkOption(type=types.deferredModule, default={},
                                  description="A module applied to every node (as in Nixus)."),
+            "relations": mkOption(
+                type=types.listOf(types.submodule(_relation_options)), default=[],
+                description="Relations between nodes declared by modules (ssh grants, VPN peerings, DNS "
+                            "transfers), shown by `nixus graph`; those with `orders` also order deploys."),
             "deploy": {
                 "parallel": mkOption(type=types.ints.positive, default=10,
                                      description="How many hosts nixus deploys at once."),
