@@ -15,7 +15,7 @@ from . import settings
 from .evaluate.errors import NixusError, show_option
 from .evaluate.modules import Level, Option
 from .evaluate.options import MISSING
-from .fleet.evaluate import evaluate_fleet, find_fleet_file
+from .fleet.evaluate import load_fleet
 from .fleet.graph import fleet_graph, graph_data, graph_dot, graph_text
 from .fleet.select import select_nodes
 from .nixlang import to_nix
@@ -32,15 +32,19 @@ JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON output.")
 
 @app.callback()
 def _global(nixpkgs_lib: Optional[str] = typer.Option(
-        None, "--nixpkgs-lib", envvar="NIXUS_NIXPKGS_LIB", help="nixpkgs' lib directory (for .nix files).")) -> None:
+        None, "--nixpkgs-lib", envvar="NIXUS_NIXPKGS_LIB", help="nixpkgs' lib directory (for .nix files)."),
+        state_dir: Optional[str] = typer.Option(
+        None, "--state-dir", envvar="NIXUS_STATE_DIR", help="nixus's state (default .nixus-state beside the fleet).")
+        ) -> None:
     settings.set_nixpkgs_lib(nixpkgs_lib)
+    settings.set_state_dir(state_dir)
 
 
 @app.command("eval")
 def eval_cmd(attrpath: str = typer.Argument("", help="Attribute path into the fleet config, e.g. nodes.web1.host."),
              file: Optional[str] = FileOpt, as_json: bool = JsonOpt) -> None:
     """Print the value at ATTRPATH of the evaluated fleet config (like `nix eval`)."""
-    config = evaluate_fleet(file).config
+    config = load_fleet(file).config
     path = parse_attr_path(attrpath)
     try:
         value = get_path(config, path)
@@ -53,7 +57,7 @@ def eval_cmd(attrpath: str = typer.Argument("", help="Attribute path into the fl
 @app.command("nodes")
 def nodes_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt, as_json: bool = JsonOpt) -> None:
     """List the selected nodes with host, port and tags."""
-    nodes = evaluate_fleet(file).config["nodes"]
+    nodes = load_fleet(file).config["nodes"]
     rows = [{"name": n, "host": nodes[n]["host"], "port": nodes[n]["port"], "user": nodes[n]["user"],
              "tags": list(nodes[n]["tags"]), "enable": nodes[n]["enable"]} for n in select_nodes(nodes, on)]
     if as_json:
@@ -69,12 +73,12 @@ def nodes_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt, as_json:
 def render_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
                out: str = typer.Option("rendered", "-o", "--out", help="Directory for the <node>.nix files.")) -> None:
     """Write one NixOS module per selected node to OUT/<node>.nix."""
-    fleet_file = find_fleet_file(file)
-    nodes = evaluate_fleet(fleet_file).config["nodes"]
+    fleet = load_fleet(file)
+    nodes = fleet.config["nodes"]
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in select_nodes(nodes, on):
-        text = render_node(name, nodes[name]["configuration"], fleet_file, out_dir)
+        text = render_node(name, nodes[name]["configuration"], fleet.file, out_dir)
         target = out_dir / f"{name}.nix"
         if not target.exists() or target.read_text() != text:
             target.write_text(text)
@@ -85,7 +89,7 @@ def render_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
 def graph_cmd(file: Optional[str] = FileOpt,
               fmt: str = typer.Option("text", "--format", help="text, dot or json.")) -> None:
     """Nodes and their relations (ssh grants, VPN peerings, DNS transfers, deployAfter) and deploy waves."""
-    g = fleet_graph(evaluate_fleet(file).config)
+    g = fleet_graph(load_fleet(file).config)
     if fmt == "json":
         typer.echo(json.dumps(graph_data(g), indent=2))
     elif fmt == "dot":
@@ -100,7 +104,7 @@ def graph_cmd(file: Optional[str] = FileOpt,
 def options_cmd(file: Optional[str] = FileOpt, as_json: bool = JsonOpt,
                 markdown: bool = typer.Option(False, "--markdown", help="Markdown, like the NixOS manual.")) -> None:
     """Every option of the fleet with type, default, description and where it is declared."""
-    ev = evaluate_fleet(file)
+    ev = load_fleet(file).evaluation
     docs = list(_walk_options(ev.root))
     if as_json:
         typer.echo(json.dumps(docs, indent=2))

@@ -26,3 +26,16 @@ def nixpkgs_lib() -> Path:
     if not (path / "default.nix").exists():
         raise NixusError(f"NIXUS_NIXPKGS_LIB={value}: no default.nix there (expected nixpkgs' lib directory)")
     return path
+
+
+def set_state_dir(path: str | None) -> None:
+    """Use `path` as nixus's state directory (from `--state-dir`), overriding NIXUS_STATE_DIR."""
+    if path:
+        _overrides["state_dir"] = path
+
+
+def state_dir(fleet_file: Path) -> Path:
+    """nixus's local state (generated keys, deploy records): `--state-dir`, NIXUS_STATE_DIR, or
+    `.nixus-state` next to the fleet file."""
+    value = _overrides.get("state_dir") or os.environ.get("NIXUS_STATE_DIR")
+    return Path(value).resolve() if value else fleet_file.resolve().parent / ".nixus-state"

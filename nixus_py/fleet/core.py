@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..evaluate import mkOption, types
+from ..evaluate import lazy, mkOption, types
 from ..evaluate.location import Loc
 from ..evaluate.submodule import Submodule
 
@@ -44,6 +44,9 @@ def node_options(name: str, **_: Any) -> dict:
                                                                "is not root."),
             "buildOn": mkOption(type=types.enum(["local", "target"]), default="local",
                                 description="Where the node's system is built."),
+            "secrets": mkOption(type=types.attrsOf(types.submodule(_secret_options)), default={},
+                                description="Files nixus delivers to the node outside the Nix store "
+                                            "(kept per generation, restored on rollback)."),
             "deployAfter": mkOption(type=types.listOf(types.str), default=[],
                                     description="Nodes that must be deployed before this one."),
             "ignoreFailingSystemdUnits": mkOption(type=types.bool, default=False,
@@ -51,6 +54,22 @@ def node_options(name: str, **_: Any) -> dict:
                                                               "as success."),
         },
     }
+
+
+def _secret_options(name: str, **_: Any) -> dict:
+    return {"options": {
+        "source": mkOption(type=types.nullOr(types.str), default=None,
+                           description="Local file with the secret's content (never copied to the store)."),
+        "generatedKey": mkOption(type=types.nullOr(types.str), default=None,
+                                 description="Name of a key pair in `generatedKeys` whose private half "
+                                             "is the content (instead of `source`)."),
+        "path": mkOption(type=types.str, default=f"/var/lib/nixus/secrets/{name}",
+                         description="Where the file goes on the node."),
+        "user": mkOption(type=types.str, default="root", description="Owner of the file."),
+        "group": mkOption(type=types.str, default="root", description="Group of the file."),
+        "mode": mkOption(type=types.strMatching("0?[0-7]{3}"), default="0400",
+                         description="Permissions of the file."),
+    }}
 
 
 def _relation_options(**_: Any) -> dict:
@@ -70,9 +89,14 @@ def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
         return {"_file": HERE, "imports": [config.defaults]}
 
     node_type = Submodule([node_options, with_defaults], special_args={"nodes": nodes, "fleet": config})
+    def locked_keys() -> dict:
+        known = config["lock"].get("keys", {})
+        return {name: known[name] for name in sorted(config["generatedKeys"]) if name in known}
+
     return {
         "_file": HERE,
         "key": "nixus:fleet-core",
+        "config": {"lockFile": {"keys": lazy(locked_keys)}},
         "options": {
             "nodes": mkOption(type=types.attrsOf(node_type), default={},
                               description="The machines of the fleet, by name."),
@@ -82,6 +106,15 @@ def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
                 type=types.listOf(types.submodule(_relation_options)), default=[],
                 description="Relations between nodes declared by modules (ssh grants, VPN peerings, DNS "
                             "transfers), shown by `nixus graph`; those with `orders` also order deploys."),
+            "lock": mkOption(type=types.raw, default={}, internal=True,
+                             description="The content of fleet.lock.json as nixus read it."),
+            "lockFile": mkOption(type=types.attrsOf(types.raw), default={}, internal=True,
+                                 description="What fleet.lock.json should contain; each module defines "
+                                             "its own section."),
+            "generatedKeys": mkOption(
+                type=types.attrsOf(types.enum(["wireguard"])), default={},
+                description="Key pairs nixus creates and keeps, by name: the private half in the state "
+                            "directory, the public half in fleet.lock.json (`lock.keys.<name>`)."),
             "deploy": {
                 "parallel": mkOption(type=types.ints.positive, default=10,
                                      description="How many hosts nixus deploys at once."),

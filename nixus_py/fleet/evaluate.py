@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..evaluate.errors import NixusError
 from ..evaluate.location import Loc
 from ..evaluate.modules import ConfigProxy, Evaluation
 from ..source.nixfile import NixSession, evaluate_with_nix
+from .. import settings
+from ..present import to_data
 from .core import fleet_module
+from .lock import ensure_key, lock_path, read_lock, write_lock
 
 DEFAULT_FILES = ("fleet.py", "fleet.nix")
 # The bundled cross-host modules: ordinary modules, loaded like a user's (NIXUS_MODULES_DIR overrides).
@@ -34,12 +38,14 @@ def find_fleet_file(path: str | Path | None) -> Path:
     raise NixusError("no fleet file: pass -f FILE, or run where fleet.py or fleet.nix is")
 
 
-def evaluate_fleet(path: str | Path | None = None, extra_modules: list | None = None) -> Evaluation:
-    """The evaluated fleet; values are computed when read (fleet.nix settles in a few Nix rounds)."""
+def evaluate_fleet(path: str | Path | None = None, lock: dict | None = None) -> Evaluation:
+    """The evaluated fleet, given the lock's content; values are computed when read (fleet.nix
+    settles in a few Nix rounds). Most callers want `load_fleet`, which also maintains the lock."""
     file = find_fleet_file(path)
+    lock_module = {"_file": Loc(str(lock_path(file))), "lock": lock if lock is not None else read_lock(file)}
 
     def make() -> Evaluation:
-        modules = [fleet_module, *bundled_modules(), *(extra_modules or []), str(file)]
+        modules = [fleet_module, *bundled_modules(), lock_module, str(file)]
         ev = Evaluation(modules, file=Loc(str(file)))
         ev.special_args["nodes"] = ConfigProxy(ev, ("nodes",))
         return ev
@@ -50,3 +56,38 @@ def evaluate_fleet(path: str | Path | None = None, extra_modules: list | None = 
         session.dirty = True
         return evaluate_with_nix(make, session)
     return make()
+
+
+@dataclass
+class Fleet:
+    """An evaluated fleet with its file, state directory and up-to-date lock."""
+
+    file: Path
+    evaluation: Evaluation
+    state_dir: Path
+    lock_changed: bool
+
+    @property
+    def config(self) -> ConfigProxy:
+        return self.evaluation.config
+
+
+def load_fleet(path: str | Path | None = None) -> Fleet:
+    """Evaluate the fleet, create missing generated keys, and bring fleet.lock.json up to date."""
+    file = find_fleet_file(path)
+    state = settings.state_dir(file)
+    lock = read_lock(file)
+    ev = evaluate_fleet(file, lock)
+    wanted = dict(ev.config["generatedKeys"])
+    have = lock.get("keys", {})
+    missing = {name: kind for name, kind in wanted.items()
+               if have.get(name, {}).get("publicKey") != ensure_key(state, name, kind)}
+    if missing:
+        keys = dict(have)
+        for name, kind in missing.items():
+            keys[name] = {"publicKey": ensure_key(state, name, kind), "kind": kind}
+        lock = {**lock, "keys": keys}
+        ev = evaluate_fleet(file, lock)
+    desired = {section: value for section, value in to_data(ev.config["lockFile"]).items() if value}
+    changed = write_lock(file, desired) if desired or lock_path(file).exists() else False
+    return Fleet(file, ev, state, changed)

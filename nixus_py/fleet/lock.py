@@ -1,0 +1,84 @@
+"""fleet.lock.json (values pinned for stability, committed by users) and generated key pairs.
+
+Modules read the lock as `config.lock` and define what it should contain in `config.lockFile`;
+key pairs listed in `config.generatedKeys` are created here: the private half in nixus's state
+directory (mode 0600, never in the store, the rendered Nix or a command line), the public half
+in the lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+from ..evaluate.errors import NixusError
+
+LOCK_NAME = "fleet.lock.json"
+
+
+def lock_path(fleet_file: Path) -> Path:
+    return fleet_file.resolve().parent / LOCK_NAME
+
+
+def read_lock(fleet_file: Path) -> dict[str, Any]:
+    """The lock next to the fleet file, or an empty one."""
+    path = lock_path(fleet_file)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise NixusError(f"{path}: not a valid lock file: {e}") from None
+    if not isinstance(data, dict):
+        raise NixusError(f"{path}: not a valid lock file: expected a JSON object")
+    return data
+
+
+def write_lock(fleet_file: Path, data: dict[str, Any]) -> bool:
+    """Write the lock atomically when its content changed; True when it did."""
+    path = lock_path(fleet_file)
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    if path.exists() and path.read_text() == text:
+        return False
+    _atomic_write(path, text.encode(), 0o644)
+    return True
+
+
+def key_file(state_dir: Path, name: str) -> Path:
+    """Where the private half of the generated key `name` (e.g. `wireguard/home/web1`) is kept."""
+    parts = [p for p in name.split("/") if p not in ("", ".", "..")]
+    return state_dir.joinpath("keys", *parts[:-1], parts[-1] + ".key")
+
+
+def ensure_key(state_dir: Path, name: str, kind: str) -> str:
+    """The public key of `name`, generating the pair on first use."""
+    if kind != "wireguard":
+        raise NixusError(f"generatedKeys.{name}: unknown key kind `{kind}'")
+    path = key_file(state_dir, name)
+    if path.exists():
+        raw = base64.b64decode(path.read_text().strip())
+        private = X25519PrivateKey.from_private_bytes(raw)
+    else:
+        private = X25519PrivateKey.generate()
+        raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        _atomic_write(path, base64.b64encode(raw) + b"\n", 0o600)
+    return base64.b64encode(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
+def _atomic_write(path: Path, data: bytes, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

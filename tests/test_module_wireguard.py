@@ -1,0 +1,116 @@
+"""The bundled WireGuard module: interfaces and peers per member, stable addresses, private keys
+kept out of the store and the rendered Nix, and clear errors for bad networks."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from conftest import run_nixus
+
+
+def _fleet(tmp_path: Path, networks: str, nodes: str = "{'hub': {'host': '198.51.100.1'}, 'a': {}, 'b': {}, 'c': {}}"):
+    (tmp_path / "fleet.py").write_text(f"modules = [{{\n  'nodes': {nodes},\n  'vpn': {{'networks': {networks}}},\n}}]\n")
+    return run_nixus("render", "-o", "out", cwd=tmp_path)
+
+
+STAR = "{'home': {'subnet': '10.100.0.0/24', 'topology': 'star', 'server': 'hub', 'members': {'hub': {}, 'a': {}, 'b': {}}}}"
+MESH = "{'m': {'subnet': 'fd00:1::/64', 'members': {'a': {}, 'b': {}, 'c': {}}}}"
+
+
+def _lock(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "fleet.lock.json").read_text())
+
+
+def test_star_members_peer_with_the_server_only(tmp_path: Path) -> None:
+    r = _fleet(tmp_path, STAR)
+    assert r.code == 0, r.err
+    hub, a = (tmp_path / "out/hub.nix").read_text(), (tmp_path / "out/a.nix").read_text()
+    assert hub.count("publicKey =") == 2 and a.count("publicKey =") == 1
+    assert '"10.100.0.0/24"' in a and 'endpoint = "198.51.100.1:51820";' in a
+    assert "networking.firewall" in a or "allowedUDPPorts" in a
+    assert '"wg-home"' in a  # trusted interface
+
+
+def test_mesh_members_peer_with_every_other_member(tmp_path: Path) -> None:
+    r = _fleet(tmp_path, MESH)
+    assert r.code == 0, r.err
+    for node in "abc":
+        text = (tmp_path / f"out/{node}.nix").read_text()
+        assert text.count("publicKey =") == 2
+        assert "/128" in text
+
+
+def test_addresses_stay_when_members_come_and_go(tmp_path: Path) -> None:
+    assert _fleet(tmp_path, MESH).code == 0
+    before = _lock(tmp_path)["vpn"]["m"]
+    # A new member that sorts first, and one member removed: the others keep their addresses.
+    grown = MESH.replace("'members': {'a': {}, 'b': {}, 'c': {}}", "'members': {'0new': {}, 'a': {}, 'c': {}}")
+    r = _fleet(tmp_path, grown, "{'0new': {}, 'a': {}, 'b': {}, 'c': {}}")
+    assert r.code == 0, r.err
+    after = _lock(tmp_path)["vpn"]["m"]
+    assert after["a"] == before["a"] and after["c"] == before["c"]
+    assert after["0new"]["address"] not in {before["a"]["address"], before["c"]["address"]}
+    assert "b" not in after
+
+
+def test_private_keys_stay_in_state_and_public_keys_go_to_the_lock(tmp_path: Path) -> None:
+    assert _fleet(tmp_path, STAR).code == 0
+    key_file = tmp_path / ".nixus-state/keys/wireguard/home/a.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    private = key_file.read_text().strip()
+    rendered = "".join(p.read_text() for p in (tmp_path / "out").iterdir())
+    assert private not in rendered and private not in (tmp_path / "fleet.lock.json").read_text()
+    public = _lock(tmp_path)["keys"]["wireguard/home/a"]["publicKey"]
+    assert public in (tmp_path / "out/hub.nix").read_text()
+    # A second run keeps the same keys.
+    assert _fleet(tmp_path, STAR).code == 0
+    assert key_file.read_text().strip() == private
+    assert _lock(tmp_path)["keys"]["wireguard/home/a"]["publicKey"] == public
+
+
+def _error(tmp_path: Path, networks: str, nodes: str | None = None) -> str:
+    r = _fleet(tmp_path, networks, *(nodes,) if nodes else ())
+    assert r.code == 1, (r.out, r.err)
+    assert "Traceback" not in r.err
+    return r.err
+
+
+def test_address_outside_subnet(tmp_path: Path) -> None:
+    err = _error(tmp_path, STAR.replace("'a': {}", "'a': {'address': '10.9.0.5'}"))
+    assert "vpn.networks.home.members.a.address' is 10.9.0.5, which is outside the subnet 10.100.0.0/24" in err
+    assert "fleet.py:3" in err
+
+
+def test_duplicate_address(tmp_path: Path) -> None:
+    err = _error(tmp_path, STAR.replace("'a': {}, 'b': {}", "'a': {'address': '10.100.0.7'}, 'b': {'address': '10.100.0.7'}"))
+    assert "the same address as member `a'" in err
+
+
+def test_overlapping_subnets(tmp_path: Path) -> None:
+    err = _error(tmp_path, "{'x': {'subnet': '10.0.0.0/16', 'members': {'a': {}}}, "
+                           "'y': {'subnet': '10.0.5.0/24', 'members': {'b': {}}}}")
+    assert "vpn.networks.y.subnet' is 10.0.5.0/24, which overlaps 10.0.0.0/16 of network `x'" in err
+
+
+def test_member_that_is_not_a_node(tmp_path: Path) -> None:
+    err = _error(tmp_path, MESH.replace("'c': {}", "'zed': {}"))
+    assert "vpn.networks.m.members.zed' names the node `zed', but there is no such node" in err
+
+
+def test_star_without_server(tmp_path: Path) -> None:
+    err = _error(tmp_path, STAR.replace("'server': 'hub', ", ""))
+    assert "vpn.networks.home.server' is null, but a star network needs a server that is one of its members" in err
+
+
+def test_endpoint_missing_where_needed(tmp_path: Path) -> None:
+    err = _error(tmp_path, STAR.replace("'hub': {}", "'hub': {'endpoint': None}"))
+    assert "vpn.networks.home.members.hub.endpoint' is null" in err
+    err = _error(tmp_path, MESH.replace("'a': {}, 'b': {}", "'a': {'endpoint': None}, 'b': {'endpoint': None}"))
+    assert "two members without an endpoint cannot reach each other" in err
+
+
+def test_invalid_subnet_is_a_type_error(tmp_path: Path) -> None:
+    err = _error(tmp_path, MESH.replace("fd00:1::/64", "10.0.0.1/24"))
+    assert "vpn.networks.m.subnet' is not of type `IPv4 or IPv6 subnet in CIDR notation" in err
