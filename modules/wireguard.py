@@ -284,13 +284,20 @@ def module(config: Any, options: Any, **_: Any) -> dict:
         return out
 
     return {
-        "options": {"vpn": {"networks": mkOption(
-            type=types.attrsOf(types.submodule(_network_options)), default={},
-            description="WireGuard networks: `vpn.networks.<net>.{subnet, topology, server, members}`.")}},
+        "options": {"vpn": {
+            "networks": mkOption(
+                type=types.attrsOf(types.submodule(_network_options)), default={},
+                description="WireGuard networks: `vpn.networks.<net>.{subnet, topology, server, members}`."),
+            "addresses": mkOption(
+                type=types.attrsOf(types.attrsOf(types.str)), readOnly=True,
+                description="Computed: the address of every member, `vpn.addresses.<net>.<node>`."),
+        }},
         "config": {
             "defaults": per_node,
             "lockFile": {"vpn": lazy(lock_section)},
             "generatedKeys": lazy(keys),
+            "vpn": {"addresses": lazy(lambda: {n.name: {m: str(x.address) for m, x in n.members.items()}
+                                               for n in vpn(config, options).networks.values()})},
             "relations": lazy(relations),
         },
     }

@@ -38,7 +38,7 @@ class NixExpr(NixValue):
     code: str
 
     def nix(self) -> str:
-        return self.code if _IDENTIFIER_PATH.match(self.code) else f"({self.code})"
+        return self.code if _IDENTIFIER_PATH.fullmatch(self.code) else f"({self.code})"
 
     def __getattr__(self, name: str) -> NixExpr:
         if name.startswith("__"):
@@ -97,9 +97,32 @@ def quote_string(s: str) -> str:
     return "".join(out)
 
 
+def _fits_indented(s: str) -> bool:
+    """Whether a multi-line string reads back exactly from an indented (two single quotes) literal:
+    Nix strips the common indentation and treats whitespace-only lines specially, so avoid those."""
+    if "\n" not in s or "\r" in s or "\t" in s:
+        return False
+    lines = s.split("\n")
+    body = lines[:-1] if s.endswith("\n") else lines
+    if any(line.strip(" ") == "" for line in body) or all(line.startswith(" ") for line in body):
+        return False
+    # A quote right before the closing quotes would merge with them.
+    return not s.startswith(" ") and not (s.endswith("'") and not s.endswith("\n"))
+
+
+def _indented_string(s: str, pad: str, close_pad: str) -> str:
+    """An indented string literal; inside it, two single quotes and `${` need a quote prefix."""
+    q = "'" * 2
+    escaped = s.replace(q, q + "'").replace("${", q + "${")
+    lines = escaped.split("\n")
+    if s.endswith("\n"):
+        return q + "\n" + "".join(f"{pad}{line}\n" for line in lines[:-1]) + close_pad + q
+    return q + "\n" + "\n".join(f"{pad}{line}" for line in lines) + q
+
+
 def attr_name(name: str) -> str:
     """An attribute name, quoted only when Nix requires it."""
-    if _IDENTIFIER.match(name) and name not in _KEYWORDS:
+    if _IDENTIFIER.fullmatch(name) and name not in _KEYWORDS:
         return name
     return quote_string(name)
 
@@ -144,6 +167,8 @@ def to_nix(value: Any, indent: int | None = None, _level: int = 0) -> str:
         text = _float(value)
         return f"({text})" if text.startswith("-") else text
     if isinstance(value, str):
+        if indent is not None and _fits_indented(value):
+            return _indented_string(value, " " * (indent * (_level + 1)), " " * (indent * _level))
         return quote_string(value)
     if isinstance(value, NixValue):
         return value.nix()

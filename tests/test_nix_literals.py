@@ -18,7 +18,11 @@ pytestmark = pytest.mark.nix
 
 text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20)
 tricky = st.sampled_from(["${x}", "''", "'''", "\\", '"', "\\${", "$${a}", "\n", "\t\r", "é∀😀", "${", "$", "''${"])
-strings = st.one_of(text, tricky, st.lists(st.one_of(text, tricky), max_size=4).map("".join))
+line = st.one_of(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\n"), max_size=12),
+                 tricky.filter(lambda t: "\n" not in t))
+multiline = st.tuples(st.lists(line, min_size=2, max_size=5), st.booleans()).map(
+    lambda parts: "\n".join(parts[0]) + ("\n" if parts[1] else ""))
+strings = st.one_of(text, tricky, multiline, st.lists(st.one_of(text, tricky), max_size=4).map("".join))
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.floats(allow_nan=False, allow_infinity=False), strings,

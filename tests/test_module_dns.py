@@ -1,0 +1,101 @@
+"""The bundled DNS module: nsd zones on primary and secondaries, real zone data (checked by
+nsd-checkzone), serials that change only with content, and clear errors for bad records."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import eval_rendered, run_nixus
+
+pytestmark = pytest.mark.nix
+
+NODES = "{'ns1': {'host': '192.0.2.1'}, 'ns2': {'host': '192.0.2.2'}, 'web1': {'host': '192.0.2.11'}}"
+ZONES = "{'example.org': {'primary': 'ns1', 'secondaries': ['ns2'], 'nodeRecords': ['web1']}}"
+RECORDS = ("{'www.example.org.': [{'type': 'CNAME', 'data': 'web1.example.org.'}],\n"
+           " 'example.org.': [{'type': 'MX', 'data': '10 mail.example.org.'},\n"
+           "                  {'type': 'TXT', 'data': 'v=spf1 ' + 'x' * 300}],\n"
+           " '_sip._tcp.example.org.': [{'type': 'SRV', 'data': '10 5 5060 web1.example.org.'}],\n"
+           " 'v6.example.org.': [{'type': 'AAAA', 'data': '2001:db8::1', 'ttl': 60}],\n"
+           " 'example.org': [{'type': 'CAA', 'data': '0 issue \"letsencrypt.org\"'}]}")
+
+
+def _render(tmp_path: Path, zones: str = ZONES, records: str = RECORDS):
+    (tmp_path / "fleet.py").write_text(
+        f"modules = [{{\n  'nodes': {NODES},\n  'dns': {{\n    'zones': {zones},\n    'records': {records},\n  }},\n}}]\n")
+    return run_nixus("render", "-o", "out", cwd=tmp_path)
+
+
+def _zone(tmp_path: Path) -> dict:
+    return eval_rendered(tmp_path / "out/ns1.nix", 'services.nsd.zones."example.org."')  # type: ignore[return-value]
+
+
+def test_primary_serves_zone_data_that_nsd_accepts(tmp_path: Path) -> None:
+    r = _render(tmp_path)
+    assert r.code == 0, r.err
+    zone = _zone(tmp_path)
+    assert zone["notify"] == ["192.0.2.2 NOKEY"] and zone["provideXFR"] == ["192.0.2.2 NOKEY"]
+    data = zone["data"]
+    assert "web1 IN A 192.0.2.11" in data and "www IN CNAME web1.example.org." in data
+    assert '"v=spf1 ' + "x" * 248 + '" "' + "x" * 52 + '"' in data  # TXT over 255 bytes is split
+    zone_file = tmp_path / "example.org.zone"
+    zone_file.write_text(data)
+    check = subprocess.run([shutil.which("nsd-checkzone") or "nsd-checkzone", "example.org", str(zone_file)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_secondary_transfers_from_primary_and_both_open_port_53(tmp_path: Path) -> None:
+    assert _render(tmp_path).code == 0
+    ns2 = eval_rendered(tmp_path / "out/ns2.nix")
+    assert ns2["services"]["nsd"]["zones"]["example.org."]["requestXFR"] == ["192.0.2.1 NOKEY"]  # type: ignore[index]
+    for node in ("ns1", "ns2"):
+        fw = eval_rendered(tmp_path / f"out/{node}.nix", "networking.firewall")
+        assert fw["allowedTCPPorts"] == [53] and fw["allowedUDPPorts"] == [53]  # type: ignore[index]
+
+
+def test_serial_changes_only_when_content_changes(tmp_path: Path) -> None:
+    assert _render(tmp_path).code == 0
+    serial = lambda: json.loads((tmp_path / "fleet.lock.json").read_text())["dns"]["example.org."]["serial"]  # noqa: E731
+    first = serial()
+    assert _render(tmp_path).code == 0
+    assert serial() == first
+    assert _render(tmp_path, records=RECORDS.replace("2001:db8::1", "2001:db8::2")).code == 0
+    assert serial() == first + 1
+    assert "(%d " % (first + 1) in _zone(tmp_path)["data"]
+
+
+def _error(tmp_path: Path, **kw: str) -> str:
+    r = _render(tmp_path, **kw)
+    assert r.code == 1, (r.out, r.err)
+    assert "Traceback" not in r.err
+    return r.err
+
+
+def test_record_in_no_declared_zone(tmp_path: Path) -> None:
+    err = _error(tmp_path, records="{'www.example.com.': [{'type': 'A', 'data': '192.0.2.9'}]}")
+    assert "dns.records.\"www.example.com.\"' is in no declared zone" in err and "fleet.py:5" in err
+
+
+def test_cname_beside_other_records(tmp_path: Path) -> None:
+    err = _error(tmp_path, records="{'web1.example.org.': [{'type': 'CNAME', 'data': 'x.example.org.'}]}")
+    assert "has a CNAME record beside other records" in err
+
+
+def test_invalid_address(tmp_path: Path) -> None:
+    err = _error(tmp_path, records="{'a.example.org.': [{'type': 'A', 'data': '300.1.1.1'}]}")
+    assert "has an invalid A record: `300.1.1.1'" in err
+
+
+def test_secondary_that_is_the_primary(tmp_path: Path) -> None:
+    err = _error(tmp_path, zones=ZONES.replace("['ns2']", "['ns1']"))
+    assert "dns.zones.\"example.org\".secondaries' contains `ns1', the zone's primary" in err
+
+
+def test_unknown_primary(tmp_path: Path) -> None:
+    err = _error(tmp_path, zones=ZONES.replace("'primary': 'ns1'", "'primary': 'ns9'"))
+    assert "dns.zones.\"example.org\".primary' names the node `ns9', but there is no such node" in err
