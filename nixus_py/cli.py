@@ -19,7 +19,9 @@ from .fleet.evaluate import load_fleet
 from .fleet.graph import fleet_graph, graph_data, graph_dot, graph_text
 from .fleet.select import select_nodes
 from .nixlang import to_nix
+from .plan import plan_fleet, plan_text
 from .present import get_path, parse_attr_path, to_data
+from .record.state import State
 from .render.node import render_node
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -83,6 +85,20 @@ def render_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
         if not target.exists() or target.read_text() != text:
             target.write_text(text)
         typer.echo(str(target))
+
+
+@app.command("plan")
+def plan_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt, as_json: bool = JsonOpt) -> None:
+    """What a deploy would change, host by host, and why. Exit 0: no changes, 2: changes, 1: error."""
+    fleet = load_fleet(file)
+    nodes = select_nodes(fleet.config["nodes"], on)
+    plan = plan_fleet(fleet, nodes, State(fleet.state_dir))
+    if as_json:
+        typer.echo(json.dumps({"hosts": [h.model_dump() for h in plan.hosts], "changed": plan.changed,
+                               "unchanged": plan.unchanged}, indent=2))
+    else:
+        typer.echo(plan_text(plan), nl=False)
+    raise typer.Exit(2 if plan.changed else 0)
 
 
 @app.command("graph")

@@ -1,0 +1,103 @@
+"""`nixus plan`: what a deploy would change on each host, and why, before anything runs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Literal
+
+from pydantic import BaseModel
+
+from .fleet.evaluate import Fleet
+from .record.state import State
+from .render.settings import NodeSettings, Setting, node_settings, settings_from_json
+
+
+class Change(BaseModel):
+    """One option path of one host: a value added, removed, or changed."""
+
+    path: str
+    kind: Literal["added", "removed", "changed"]
+    old: str | None = None
+    new: str | None = None
+    why: str
+
+    def text(self) -> str:
+        if self.kind == "changed":
+            return f"{self.path}: {self.old} → {self.new} because {self.why}"
+        sign, value = ("+", self.new) if self.kind == "added" else ("-", self.old)
+        return f"{self.path}: {sign} {value} because {self.why}"
+
+
+class HostPlan(BaseModel):
+    node: str
+    status: Literal["new", "changed", "unchanged"]
+    changes: list[Change]
+
+
+class Plan(BaseModel):
+    hosts: list[HostPlan]
+
+    @property
+    def changed(self) -> list[str]:
+        return [h.node for h in self.hosts if h.status != "unchanged"]
+
+    @property
+    def unchanged(self) -> list[str]:
+        return [h.node for h in self.hosts if h.status == "unchanged"]
+
+
+def _why(s: Setting) -> str:
+    if not s.why:
+        return s.origin
+    return s.why if s.origin in s.why or "(" in s.why else f"{s.why} ({s.origin})"
+
+
+def diff_settings(old: NodeSettings, new: NodeSettings) -> list[Change]:
+    """Per option path: a single value that changed, or the values added and removed."""
+    changes: list[Change] = []
+    for path in sorted(set(old) | set(new)):
+        a, b = old.get(path, []), new.get(path, [])
+        if [s.value for s in a] == [s.value for s in b]:
+            continue
+        if len(a) == 1 and len(b) == 1:
+            changes.append(Change(path=path, kind="changed", old=a[0].value, new=b[0].value, why=_why(b[0])))
+            continue
+        removed = Counter(s.value for s in a) - Counter(s.value for s in b)
+        added = Counter(s.value for s in b) - Counter(s.value for s in a)
+        for s in a:
+            if removed[s.value] > 0:
+                removed[s.value] -= 1
+                changes.append(Change(path=path, kind="removed", old=s.value, why=_why(s)))
+        for s in b:
+            if added[s.value] > 0:
+                added[s.value] -= 1
+                changes.append(Change(path=path, kind="added", new=s.value, why=_why(s)))
+    return changes
+
+
+def plan_fleet(fleet: Fleet, nodes: list[str], state: State) -> Plan:
+    """Compare what would be rendered now with what was last deployed to each host."""
+    hosts = []
+    config_nodes = fleet.config["nodes"]
+    for node in nodes:
+        now = node_settings(config_nodes[node]["configuration"], fleet.file)
+        record = state.last_deployed(node)
+        if record is None:
+            hosts.append(HostPlan(node=node, status="new", changes=diff_settings({}, now)))
+            continue
+        changes = diff_settings(settings_from_json(record.settings), now)
+        hosts.append(HostPlan(node=node, status="changed" if changes else "unchanged", changes=changes))
+    return Plan(hosts=hosts)
+
+
+def plan_text(plan: Plan) -> str:
+    lines = []
+    for h in plan.hosts:
+        if h.status == "unchanged":
+            continue
+        head = f"{h.node}: new host, never deployed" if h.status == "new" else f"{h.node}: {len(h.changes)} changes"
+        lines.append(head)
+        lines += [f"  {c.text()}" for c in h.changes]
+    lines.append(f"Summary: {len(plan.changed)} hosts change ({', '.join(plan.changed) or 'none'}), "
+                 f"{len(plan.unchanged)} unchanged ({', '.join(plan.unchanged) or 'none'}).")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Recording what was deployed where: nixus's state database."""

@@ -1,0 +1,97 @@
+"""nixus's state: a SQLite database of every deploy, per host what was deployed and how it went."""
+
+from __future__ import annotations
+
+import getpass
+import sqlite3
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deploys (
+  id INTEGER PRIMARY KEY,
+  started REAL NOT NULL,
+  finished REAL,
+  user TEXT NOT NULL,
+  fleet_file TEXT NOT NULL,
+  git_rev TEXT,
+  git_dirty INTEGER,
+  goal TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS host_deploys (
+  id INTEGER PRIMARY KEY,
+  deploy_id INTEGER NOT NULL REFERENCES deploys(id),
+  node TEXT NOT NULL,
+  old_path TEXT,
+  new_path TEXT,
+  rendered TEXT NOT NULL,
+  settings TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  started REAL NOT NULL,
+  finished REAL,
+  log TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS host_deploys_node ON host_deploys(node, id);
+"""
+
+# Outcomes after which the host runs what was recorded.
+DEPLOYED = ("switched", "unchanged")
+
+
+class HostRecord(BaseModel):
+    """One host in one deploy."""
+
+    deploy_id: int
+    node: str
+    old_path: str | None
+    new_path: str | None
+    rendered: str
+    settings: str
+    outcome: str
+    started: float
+    finished: float | None
+    log: str = ""
+
+
+class State:
+    """The database in a state directory (created on first use)."""
+
+    def __init__(self, state_dir: Path):
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.db = sqlite3.connect(state_dir / "state.sqlite3", timeout=30)
+        self.db.row_factory = sqlite3.Row
+        self.db.executescript(SCHEMA)
+
+    def begin_deploy(self, fleet_file: Path, goal: str, git_rev: str | None = None,
+                     git_dirty: bool | None = None) -> int:
+        with self.db:
+            cur = self.db.execute(
+                "INSERT INTO deploys (started, user, fleet_file, git_rev, git_dirty, goal) VALUES (?,?,?,?,?,?)",
+                (time.time(), getpass.getuser(), str(fleet_file), git_rev,
+                 None if git_dirty is None else int(git_dirty), goal))
+        return int(cur.lastrowid)
+
+    def record_host(self, deploy_id: int, node: str, *, rendered: str, settings: str, outcome: str,
+                    old_path: str | None = None, new_path: str | None = None, started: float | None = None,
+                    log: str = "") -> None:
+        now = time.time()
+        with self.db:
+            self.db.execute(
+                "INSERT INTO host_deploys (deploy_id, node, old_path, new_path, rendered, settings, outcome, "
+                "started, finished, log) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (deploy_id, node, old_path, new_path, rendered, settings, outcome, started or now, now, log))
+
+    def finish_deploy(self, deploy_id: int) -> None:
+        with self.db:
+            self.db.execute("UPDATE deploys SET finished = ? WHERE id = ?", (time.time(), deploy_id))
+
+    def last_deployed(self, node: str) -> HostRecord | None:
+        """The newest record after which `node` runs what was recorded."""
+        row = self.db.execute(
+            f"SELECT * FROM host_deploys WHERE node = ? AND outcome IN ({','.join('?' * len(DEPLOYED))}) "
+            "ORDER BY id DESC LIMIT 1", (node, *DEPLOYED)).fetchone()
+        if row is None:
+            return None
+        return HostRecord(**{k: row[k] for k in HostRecord.model_fields})
