@@ -20,7 +20,7 @@ def with_freeform(prefix: tuple, freeform: OptionType, unmatched: list[tuple[tup
         for name in reversed(path):
             value = {name: value}
         defs.append(Definition(d.file, value))
-    free = merge_definitions(prefix, freeform, defs).value
+    free = merge_definitions(prefix, freeform, defs).value()
     return _update(free, declared)
 
 

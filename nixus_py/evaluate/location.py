@@ -24,13 +24,27 @@ class Loc:
             return line
         return self if not line or line == self.line else Loc(self.file, line)
 
+    @property
+    def module(self) -> Loc:
+        """Just the file: messages about a whole module name it as nixpkgs does (by its `_file`)."""
+        return self if self.line is None else Loc(self.file)
+
+
+_base: list[str] = []  # the fleet's directory, once a fleet is loaded
+
+
+def set_display_base(directory: str) -> None:
+    """Show paths relative to `directory` (the fleet's), so messages and rendered output say
+    `fleet.py:12` wherever nixus runs."""
+    _base[:] = [directory]
+
 
 def _display(path: str) -> str:
-    """Paths under the working directory are shown relative to it, as users typed them."""
+    """Paths below the fleet's directory (else the working directory) are shown relative to it."""
     if not path.startswith("/"):
         return path
     try:
-        rel = os.path.relpath(path)
+        rel = os.path.relpath(path, _base[0] if _base else None)
     except ValueError:
         return path
     return path if rel.startswith("../..") else rel

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import EvalError, show_defs, show_option
-from .properties import Definition, discharge, filter_overrides, force, sort_properties
+from .properties import Definition, Property, discharge, filter_overrides, force, sort_properties
 from .optiontypes import NO_VALUE, OptionType
 
 
@@ -22,8 +22,8 @@ class Merged:
     def is_defined(self) -> bool:
         return bool(self.defs)
 
-    @property
     def value(self) -> Any:
+        """The merged value (a method, not a property: properties cost C stack in deep option chains)."""
         if not self._done:
             self._value, self._done = self._merge(), True
         return self._value
@@ -37,8 +37,9 @@ class Merged:
                                 f"`{t.description}'. Definition values:{show_defs(bad)}",
                                 loc, [str(d.file) for d in bad])
             return t.merge(loc, self.defs)
-        if t.empty_value is not NO_VALUE:
-            return t.empty_value.copy() if isinstance(t.empty_value, (dict, list)) else t.empty_value
+        empty = t.empty(loc)
+        if empty is not NO_VALUE:
+            return empty
         raise EvalError(f"The option `{show_option(loc)}' was accessed but has no value defined. "
                         f"Try setting the option.", loc)
 
@@ -47,24 +48,19 @@ def merge_definitions(loc: tuple, type_: OptionType, defs: list[Definition]) -> 
     """Discharge mkIf/mkMerge, keep the highest priority, sort by mkOrder; merge lazily."""
     normalized: list[Definition] = []
     for d in defs:
-        v = force(d.value)
-        if not _is_property(v):  # fast path: a plain value
-            normalized.append(d if v is d.value else Definition(d.file, v))
-            continue
         try:
+            v = force(d.value)
+            if not isinstance(v, Property):  # fast path: a plain value
+                normalized.append(d if v is d.value else Definition(d.file, v))
+                continue
             values = discharge(v)
         except EvalError as e:
-            if e.option is None:
-                raise EvalError(f"{e} (in the definition of `{show_option(loc)}' at {d.file})",
-                                loc, [str(d.file)]) from None
-            raise
+            if e.option is not None:
+                raise
+            raise type(e)(f"{e} (in the definition of `{show_option(loc)}' at {d.file})",
+                          loc, [str(d.file)]) from None
         normalized.extend(Definition(d.file, x) for x in values)
     if not normalized:
         return Merged(loc, type_, [], 9999)
     kept, prio = filter_overrides(normalized)
     return Merged(loc, type_, sort_properties(kept), prio)
-
-
-def _is_property(v: Any) -> bool:
-    from .properties import Property
-    return isinstance(v, Property)

@@ -9,18 +9,21 @@ that is being merged is reported as a cycle of option paths.
 from __future__ import annotations
 
 import inspect
+import operator
+import sys
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..nixlang import NixValue
+from ..nixlang import NixPath, NixValue
 from .errors import EvalCycle, EvalError, show_defs, show_files, show_option
 from .lazyattrs import AttrAccess
 from .location import Loc, LocatedDict, line_of
 from .merge import Merged, merge_definitions
 from .options import MISSING, OptionDecl
-from .properties import OPTION_DEFAULT_PRIORITY, Definition, Lazy, Merge, Override, force, push_down
+from .properties import OPTION_DEFAULT_PRIORITY, Definition, If, Lazy, Merge, Override, force, push_down
 from .optiontypes import NO_VALUE, OptionType
 
 _MODULE_KEYS = {"_class", "_file", "key", "disabledModules", "imports", "options", "config", "meta",
@@ -61,7 +64,17 @@ class Module:
 
 # --- option evaluation with cycle detection ---------------------------------------------------
 
+# Reading an option runs about eight Python frames before the next option it reads is evaluated, so
+# a chain of a few thousand options (nixpkgs handles those) needs more than Python's default 1000.
+RECURSION_LIMIT = 40_000
+
 _stack: list[Option] = []
+
+
+def allow_deep_evaluation() -> None:
+    """Raise Python's recursion limit so that long chains of options can be evaluated."""
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
 
 
 class Option:
@@ -84,9 +97,7 @@ class Option:
 
     @property
     def merged(self) -> Merged:
-        if self._merged is None:
-            self._merged = self._merge()
-        return self._merged
+        return self._merged or self._merge()
 
     def _merge(self) -> Merged:
         decl, loc = self.decl, self.loc
@@ -95,10 +106,11 @@ class Option:
             first = decl.declarations[0] if decl.declarations else Loc("<unknown>")
             defs = [Definition(first, Override(OPTION_DEFAULT_PRIORITY, decl.default)), *defs]
         if decl.readOnly and len(defs) > 1:
-            separate = [Definition(d.file, merge_definitions(loc, decl.type, [d]).value) for d in defs]
+            separate = [Definition(d.file, merge_definitions(loc, decl.type, [d]).value()) for d in defs]
             raise EvalError(f"The option `{show_option(loc)}' is read-only, but it's set multiple times. "
                             f"Definition values:{show_defs(separate)}", loc, [str(d.file) for d in defs])
-        return merge_definitions(loc, decl.type, defs)
+        self._merged = merge_definitions(loc, decl.type, defs)
+        return self._merged
 
     @property
     def is_defined(self) -> bool:
@@ -118,29 +130,36 @@ class Option:
 
     @property
     def value(self) -> Any:
+        return self.evaluate()
+
+    def evaluate(self) -> Any:
+        """The option's value; reading it again while it is computed is a cycle of option paths."""
         if self._state == 2:
             return self._value
         if self._state == 1:
-            start = next(i for i, e in enumerate(_stack) if e is self)
-            cycle = [show_option(o.loc) for o in _stack[start:]] + [show_option(self.loc)]
-            raise EvalCycle("infinite recursion encountered: the value of `{}' depends on itself:\n  {}"
-                            .format(show_option(self.loc), "\n  -> ".join(cycle)), self.loc)
+            raise self._cycle()
         self._state = 1
         _stack.append(self)
         try:
-            value = self.merged.value
+            value = (self._merged or self._merge()).value()
             if self.decl.apply is not None:
                 value = self.decl.apply(value)
-        except RecursionError:
-            raise EvalError(f"evaluation too deep while evaluating `{show_option(self.loc)}' "
-                            f"(a chain of {len(_stack)} options)", self.loc) from None
-        except BaseException:
+        except BaseException as e:
             self._state = 0
+            if isinstance(e, RecursionError):
+                raise EvalError(f"evaluation too deep while evaluating `{show_option(self.loc)}' "
+                                f"(a chain of {len(_stack)} options)", self.loc) from None
             raise
         finally:
             _stack.pop()
         self._value, self._state = value, 2
         return value
+
+    def _cycle(self) -> EvalCycle:
+        start = next(i for i, e in enumerate(_stack) if e is self)
+        cycle = [show_option(o.loc) for o in _stack[start:]] + [show_option(self.loc)]
+        return EvalCycle("infinite recursion encountered: the value of `{}' depends on itself:\n  {}"
+                         .format(show_option(self.loc), "\n  -> ".join(cycle)), self.loc)
 
 
 # --- the option tree ---------------------------------------------------------------------------
@@ -182,7 +201,7 @@ class Level:
                 if not isinstance(cfg, Mapping) or isinstance(cfg, NixValue):
                     where = show_option(self.prefix)
                     raise EvalError(
-                        f"In module `{file}', you're trying to define a value of type `{_type_name(cfg)}'\n"
+                        f"In module `{file.module}', you're trying to define a value of type `{_type_name(cfg)}'\n"
                         f"rather than an attribute set for the option\n`{where}'!\n\n"
                         f"This usually happens if `{where}' has option definitions inside that are not "
                         f"matched.", self.prefix, [str(file)])
@@ -208,9 +227,11 @@ class Level:
         for f, d in decls:
             if isinstance(force(d), OptionType):
                 raise EvalError(
-                    f"In module {f}: expected an option declaration at option path `{show_option(loc)}` "
-                    f"but got a type.\n\nWhen declaring an option, you must wrap the type in a mkOption "
-                    f"call, e.g.\n    {name} = mkOption(type=<the type>, description=...)", loc, [str(f)])
+                    f"In module {f.module}: expected an option declaration at option path `{show_option(loc)}` "
+                    f"but got an attribute set with type option-type\n\nWhen declaring an option, you must "
+                    f"wrap the type in a `mkOption` call. It should look somewhat like:\n"
+                    f"    {name} = mkOption(type=<the type you wrote for {name}>, description=...)",
+                    loc, [str(f)])
         if len(option_decls) == len(decls):
             return Option(loc, merge_option_decls(loc, option_decls), raw)
         if option_decls:
@@ -221,12 +242,13 @@ class Level:
                              for f, d in decls]
                 return Option(loc, merge_option_decls(loc, [(f, force(d)) for f, d in converted]), raw)
             first_file, first = option_decls[0]
-            nested = [f for f, d in decls if not isinstance(force(d), OptionDecl)]
+            nested = [(f, force(d)) for f, d in decls if not isinstance(force(d), OptionDecl)]
+            children = sorted(f" - option(s) with prefix `{show_option(loc + (n,))}' in module `{f.module}'"
+                              for f, tree in nested for n in tree)
             raise EvalError(
-                f"The option `{show_option(loc)}' in module `{first_file}' would be a parent of the "
+                f"The option `{show_option(loc)}' in module `{first_file.module}' would be a parent of the "
                 f"following options, but its type `{first.type.description if first.type else '<no description>'}'"
-                f" does not support nested options.\n- options declared in {show_files(nested)}", loc,
-                [str(f) for f in nested])
+                f" does not support nested options.\n" + "\n".join(children), loc, [str(f) for f, _ in nested])
         pushed = [(d.file, c) for d in raw for c in push_down(d.value)]
         return Level(self.ev, loc, [(f, d) for f, d in decls], pushed)
 
@@ -243,7 +265,7 @@ class Level:
                 out.extend(((name,) + p, d) for p, d in node.unmatched())
         return out
 
-    def value(self) -> LevelConfig:
+    def evaluate(self) -> LevelConfig:
         return LevelConfig(self)
 
 
@@ -279,8 +301,7 @@ class LevelConfig(AttrAccess, Mapping):
         level = self._level
         if name not in level.decls_by_name:
             raise KeyError(name)
-        node = level.child(name)
-        return node.value if isinstance(node, Option) else node.value()
+        return level.child(name).evaluate()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._level.decls_by_name)
@@ -363,6 +384,7 @@ class Evaluation:
 
     def __init__(self, modules: list, *, prefix: tuple = (), special_args: Mapping[str, Any] | None = None,
                  file: Loc | None = None):
+        allow_deep_evaluation()
         self.initial = list(modules)
         self.prefix = tuple(prefix)
         self.special_args = dict(special_args or {})
@@ -393,48 +415,58 @@ class Evaluation:
         return f" of `{show_option(self.prefix)}'" if self.prefix else ""
 
     def _collect(self) -> list[Module]:
+        """nixpkgs' collectModules: load all imports, drop disabled keys, keep each key once.
+
+        Modules are kept breadth-first (as `builtins.genericClosure` does) and then reversed, so the
+        definitions of later modules come first, as in nixpkgs (visible in the order of lists).
+        """
         from .internal import internal_module
-        result: list[Module] = []
-        seen: set[str] = set()
+        loaded: dict[str, tuple[Module, list[str]]] = {}
 
-        def visit(value: Any, file: Loc, key: str) -> None:
+        def load(value: Any, file: Loc, key: str) -> str:
             m = self._normalize(value, file, key)
-            if m is None or m.key in seen:
-                return
-            seen.add(m.key)
-            result.append(m)
-            for i, imp in enumerate(force(m.imports) or [], 1):
-                if isinstance(imp, list):
-                    raise EvalError(f"Module imports can't be nested lists. Perhaps you meant to remove "
-                                    f"one level of lists? (in {m.file})", self.prefix, [str(m.file)])
-                visit(imp, m.file, f"{m.key}:anon-{i}")
+            if m.key not in loaded:
+                imports: list[str] = []
+                loaded[m.key] = (m, imports)
+                for i, imp in enumerate(force(m.imports) or [], 1):
+                    if isinstance(imp, list):
+                        raise EvalError(f"Module imports can't be nested lists. Perhaps you meant to remove "
+                                        f"one level of lists? (in {m.file})", self.prefix, [str(m.file)])
+                    imports.append(load(imp, m.file, f"{m.key}:anon-{i}"))
+            return m.key
 
-        visit(internal_module(), Loc("<nixus internal module>"), "nixus:internal")
-        for i, value in enumerate(self.initial, 1):
-            visit(value, self.file, f"{self.file.file}:anon-{i}")
-        disabled = {k for m in result for k in m.disabled}
-        return [m for m in result if m.key not in disabled]
+        roots = [load(internal_module(), Loc("<nixus internal module>"), "nixus:internal")]
+        roots += [load(value, self.file, f"{self.file.file}:anon-{i}") for i, value in enumerate(self.initial, 1)]
+        disabled = {k for m, _ in loaded.values() for k in m.disabled}
+        kept: dict[str, Module] = {}
+        queue = deque(roots)
+        while queue:
+            key = queue.popleft()
+            if key not in kept and key not in disabled:
+                module, imports = loaded[key]
+                kept[key] = module
+                queue.extend(imports)
+        return list(reversed(kept.values()))
 
-    def _normalize(self, value: Any, file: Loc, key: str) -> Module | None:
+    def _normalize(self, value: Any, file: Loc, key: str) -> Module:
         value = force(value)
         config_only = False
         if isinstance(value, FileModule):
             file, config_only, value = value.file, value.config_only, force(value.value)
-        if isinstance(value, (str, Path)) and not isinstance(value, NixValue):
+        if isinstance(value, (str, Path, NixPath)):
             from ..source.files import load_module_file
-            path = Path(value)
+            path = module_path(value, file)
             loaded = load_module_file(path, self)
             return self._normalize(loaded, Loc(str(path)), str(path.resolve()))
         if isinstance(value, ModuleRef):
             return self._normalize(value.apply_module(self), value.location(), key)
+        if isinstance(value, (If, Override)):  # `lib.mkIf c { ... }` as a whole module defines config
+            return self._normalize({"config": value}, file, key)
         if _is_deferred(value):
             return self._normalize({"imports": value.modules()}, file, key)
         if callable(value) and not isinstance(value, Mapping):
-            loc = _function_loc(value)
             out = value(**self._args_for(value))
-            if isinstance(out, Mapping):
-                file = loc.at(line_of(out)) if out is not None else loc
-            return self._normalize(out, file if isinstance(out, Mapping) else loc, key)
+            return self._normalize(out, _function_loc(value).at(line_of(out)), key)
         if not isinstance(value, Mapping):
             raise EvalError(f"module {file} ({key}) does not look like a module: it is a "
                             f"{_type_name(value)}.", self.prefix, [str(file)])
@@ -453,7 +485,7 @@ class Evaluation:
             bad = [k for k in value if k not in _MODULE_KEYS]
             if bad:
                 raise EvalError(
-                    f"Module `{file}' has an unsupported attribute `{bad[0]}'. This is caused by introducing "
+                    f"Module `{file.module}' has an unsupported attribute `{bad[0]}'. This is caused by introducing "
                     f"a top-level `config' or `options' attribute. Add configuration attributes immediately "
                     f"on the top level instead, or move all of them (namely: {' '.join(bad)}) into the "
                     f"explicit `config' attribute.", self.prefix, [str(file)])
@@ -471,27 +503,25 @@ class Evaluation:
         if isinstance(d, Mapping):
             if "key" not in d:
                 raise EvalError(f"Module `{file}` contains a disabledModules item that is an attribute set, "
-                                "presumably a module, that does not have a `key` attribute.", self.prefix,
-                                [str(file)])
+                                "presumably a module, that does not have a `key` attribute. This means that the "
+                                "module system doesn't have any means to identify the module that should be "
+                                "disabled. Make sure that you've put the correct value in disabledModules: a "
+                                "path, or an attribute set with a `key` attribute.", self.prefix, [str(file)])
             return str(d["key"])
-        if isinstance(d, (str, Path)):
-            p = Path(d)
-            if not p.is_absolute():
-                p = Path(file.file).parent / p
-            return str(p.resolve())
-        if callable(d):
-            return str(id(d))
-        return str(d)
+        if isinstance(d, (str, Path, NixPath)):
+            return str(module_path(d, file).resolve())
+        if isinstance(d, (int, float)) and not isinstance(d, bool):  # Nix's toString of a number
+            return str(d)
+        raise EvalError(f"Each disabledModules item must be a path, string, or an attribute set with a key "
+                        f"attribute. However, one of the disabledModules items in `{file}' is a "
+                        f"{_type_name(d)}.", self.prefix, [str(file)])
 
     def _args_for(self, fn: Callable) -> dict[str, Any]:
+        """The arguments a module function asks for; names not known yet come from `_module.args`."""
         names, var_kw = _params(fn)
         available = self.module_args()
-        if var_kw:
-            return available
-        args = {n: available[n] for n in names if n in available}
-        for n in names - available.keys():
-            args[n] = ConfigRef(self, ("_module", "args", n))
-        return args
+        args = available if var_kw else {n: available[n] for n in names if n in available}
+        return {**args, **{n: ConfigRef(self, ("_module", "args", n)) for n in names - available.keys()}}
 
     def module_args(self) -> dict[str, Any]:
         from .lib import lib
@@ -521,14 +551,14 @@ class Evaluation:
         """The config: declared option values, plus freeform definitions; checks unmatched ones."""
         if self._config_value is None:
             root = self.root
-            declared = root.value()
-            freeform_type = self.node(("_module", "freeformType")).value  # type: ignore[union-attr]
+            declared = root.evaluate()
+            freeform_type = self.node(("_module", "freeformType")).evaluate()
             unmatched = root.unmatched()
             if freeform_type is not None and unmatched:
                 from .freeform import with_freeform
                 self._config_value = with_freeform(self.prefix, freeform_type, unmatched, declared)
             else:
-                if unmatched and self.node(("_module", "check")).value:  # type: ignore[union-attr]
+                if unmatched and self.node(("_module", "check")).evaluate():
                     self._raise_unmatched(unmatched)
                 self._config_value = declared
         return self._config_value
@@ -543,8 +573,7 @@ class Evaluation:
         except KeyError:
             pass
         suggestion = _suggest(path[-1], parent.names(), self.prefix + path[:-1])
-        same = [x for p, x in unmatched if p == path]
-        msg = f"The option `{show_option(loc)}' does not exist. Definition values:{show_defs(same)}{suggestion}"
+        msg = f"The option `{show_option(loc)}' does not exist. Definition values:{show_defs([d])}{suggestion}"
         if set(self.root.names()) == {"_module"}:
             where = show_option(self.prefix)
             if not where:
@@ -554,12 +583,23 @@ class Evaluation:
                 msg += (f"\n\nHowever there are no options defined in `{where}'. Are you sure you've "
                         "declared your options properly? This can happen if you e.g. declared your options "
                         "in `types.submodule' under `config' rather than `options'.")
-        raise EvalError(msg, loc, [str(x.file) for x in same])
+        raise EvalError(msg, loc, [str(d.file)])
+
+
+def module_path(path: str | Path | NixPath, file: Loc) -> Path:
+    """A module path written in `file`: relative to that file's directory, like a Nix path literal."""
+    p = Path(path.path if isinstance(path, NixPath) else path)
+    if p.is_absolute() or file.file.startswith("<"):
+        return p
+    return Path(file.file).parent / p
 
 
 def _suggest(name: str, candidates: list[str], parent: tuple) -> str:
-    close = sorted((c for c in candidates if c != "_module" and _levenshtein(name, c) <= 2),
-                   key=lambda c: _levenshtein(name, c))[:3]
+    """nixpkgs' "Did you mean": the three closest siblings (of many, only those within distance 2)."""
+    names = sorted(c for c in candidates if c != "_module")
+    if len(names) >= 100:
+        names = [c for c in names if _levenshtein(name, c) <= 2]
+    close = sorted(names, key=lambda c: _levenshtein(name, c))[:3]
     if not close:
         return ""
     shown = [f"`{show_option(parent + (c,))}'" for c in close]
@@ -594,8 +634,20 @@ def _is_deferred(value: Any) -> bool:
 
 # --- what modules see as `config` and `options` -----------------------------------------------
 
+def _on_value(op: Callable[..., Any], reflected: bool = False) -> Callable[..., Any]:
+    """A ConfigRef operator: `op` applied to the referenced value."""
+    if reflected:
+        return lambda self, other: op(other, self.force())
+    return lambda self, *args: op(self.force(), *args)
+
+
 class ConfigRef(Lazy):
-    """`config.a.b` read while modules are still being collected: a value resolved later."""
+    """`config.a.b` read while modules are still being collected: a value resolved later.
+
+    Module bodies run before any option has a value, so `cfg = config.services.foo` gives a
+    reference. Passed as a definition or a `mkIf` condition it is resolved when needed; used later
+    (inside `lazy`) it behaves like the value; used while collecting, it is an error.
+    """
 
     __slots__ = ("_ev", "_path")
 
@@ -604,34 +656,49 @@ class ConfigRef(Lazy):
         self._ev, self._path = ev, path
 
     def _resolve(self) -> Any:
-        value: Any = self._ev.config
+        ev = self._ev
+        if ev.collecting:
+            what = f"config.{show_option(self._path)}" if self._path else "config"
+            raise EvalCycle(
+                f"infinite recursion: a module{ev._where()} used the value of `{what}' while the modules were "
+                f"being collected. Module bodies run before any option has a value; defer the computation "
+                f"with `lazy(lambda: ...)` (or pass `{what}` itself, which is resolved later).",
+                ev.prefix + self._path)
+        value: Any = ev.config
         for name in self._path:
             value = force(value)
             try:
                 value = value[name]
             except (KeyError, TypeError):
                 raise EvalError(f"attribute `{show_option(self._path)}' of config does not exist "
-                                f"(read by a module{self._ev._where()})", self._ev.prefix + self._path) from None
+                                f"(read by a module{ev._where()})", ev.prefix + self._path) from None
         return value
 
-    def __getattr__(self, name: str) -> ConfigRef:
-        if name.startswith("__"):
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
             raise AttributeError(name)
-        return ConfigRef(self._ev, self._path + (name,))
+        if self._ev.collecting:
+            return ConfigRef(self._ev, self._path + (name,))
+        return getattr(self.force(), name)
 
-    def __getitem__(self, name: str) -> ConfigRef:
-        return ConfigRef(self._ev, self._path + (name,))
+    def __getitem__(self, name: Any) -> Any:
+        if self._ev.collecting:
+            return ConfigRef(self._ev, self._path + (name,))
+        return self.force()[name]
 
-    def _misuse(self, *_: Any) -> Any:
-        raise EvalCycle(
-            f"infinite recursion: a module{self._ev._where()} used the value of `config."
-            f"{show_option(self._path)}' while the modules were being collected. Module bodies run "
-            f"before any option has a value; defer the computation with `lazy(lambda: ...)` "
-            f"(or pass `config.{show_option(self._path)}` itself, which is resolved later).",
-            self._ev.prefix + self._path)
-
-    __bool__ = __iter__ = __len__ = __str__ = __format__ = __eq__ = __lt__ = __add__ = _misuse  # type: ignore
-    __contains__ = __int__ = __float__ = _misuse  # type: ignore
+    __bool__, __len__, __iter__, __contains__ = (_on_value(bool), _on_value(len), _on_value(iter),
+                                                 _on_value(operator.contains))
+    __str__, __format__, __int__, __float__, __index__ = (_on_value(str), _on_value(format), _on_value(int),
+                                                          _on_value(float), _on_value(operator.index))
+    __eq__, __ne__, __lt__, __le__, __gt__, __ge__ = (_on_value(operator.eq), _on_value(operator.ne),
+                                                      _on_value(operator.lt), _on_value(operator.le),
+                                                      _on_value(operator.gt), _on_value(operator.ge))
+    __add__, __radd__ = _on_value(operator.add), _on_value(operator.add, reflected=True)
+    __sub__, __rsub__ = _on_value(operator.sub), _on_value(operator.sub, reflected=True)
+    __mul__, __rmul__ = _on_value(operator.mul), _on_value(operator.mul, reflected=True)
+    __truediv__, __floordiv__, __mod__ = (_on_value(operator.truediv), _on_value(operator.floordiv),
+                                          _on_value(operator.mod))
+    __neg__ = _on_value(operator.neg)
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
@@ -661,7 +728,7 @@ class ConfigProxy(AttrAccess, Mapping):
 
     def __iter__(self) -> Iterator[str]:
         if self._ev.collecting:
-            ConfigRef(self._ev, self._path)._misuse()
+            ConfigRef(self._ev, self._path).force()
         return iter(self._target())
 
     def __len__(self) -> int:

@@ -1,8 +1,9 @@
 """Option types with the protocol of nixpkgs `lib/types.nix`.
 
-Every type is one object with `name`, `description`, `check`, `merge(loc, defs)`, an optional
-`empty_value`, `get_sub_options(prefix)`, `sub_modules`/`subst_sub_modules` for submodules,
-`type_merge` for merging two declarations of one option, and `nested_types`.
+Every type is one object with `name`, `description`, `check`, `merge(loc, defs)`, `empty(loc)` for
+an option without definitions (from `empty_value`), `get_sub_options(prefix)`,
+`sub_modules`/`subst_sub_modules` for submodules, `type_merge` for merging two declarations of one
+option, and `nested_types`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class OptionType:
 
     def merge(self, loc: tuple, defs: list[Definition]) -> Any:
         return merge_default_option(loc, defs)
+
+    def empty(self, loc: tuple) -> Any:
+        """The value of `loc` when it has no definitions (nixpkgs' `emptyValue`), or NO_VALUE."""
+        value = self.empty_value
+        return value.copy() if isinstance(value, (dict, list)) else value
 
     def get_sub_options(self, prefix: tuple) -> dict:
         return {}
@@ -184,10 +190,10 @@ def str_matching(pattern: str) -> OptionType:
 
 class Enum(OptionType):
     name = "enum"
-    description_class = "conjunction"
 
     def __init__(self, values: Sequence[Any]):
         self.values = list(values)
+        self.description_class = "noun" if len(self.values) < 2 else "conjunction"
 
     @property
     def description(self) -> str:  # type: ignore[override]
@@ -232,7 +238,7 @@ class ElemType(OptionType):
         return self.elem.get_sub_options(prefix)
 
     def subst_sub_modules(self, modules: list) -> OptionType:
-        return type(self)(self.elem.subst_sub_modules(modules))
+        return self._rebuild(self.elem.subst_sub_modules(modules))
 
     def type_merge(self, other: OptionType) -> OptionType | None:
         if type(self) is not type(other) or self.name != other.name:
@@ -264,7 +270,7 @@ class ListOf(ElemType):
                 r = merge_definitions(loc + (f"[definition {n}-entry {m}]",), self.elem,
                                       [Definition(d.file, v)])
                 if r.is_defined:
-                    out.append(r.value)
+                    out.append(r.value())
         return out
 
     def get_sub_options(self, prefix: tuple) -> dict:
@@ -297,19 +303,16 @@ class AttrsOf(ElemType):
         elem = self.elem
 
         def value(name: str) -> Any:
-            return merge_definitions(loc + (name,), elem, by_name[name]).value
+            return merge_definitions(loc + (name,), elem, by_name[name]).value()
 
         if self.lazy:
             return LazyAttrs(list(by_name), value)
         # attrsOf drops names whose definitions all vanish (mkIf false); values stay lazy.
         merged = {name: merge_definitions(loc + (name,), elem, ds) for name, ds in by_name.items()}
-        return LazyAttrs([n for n, r in merged.items() if r.is_defined], lambda n: merged[n].value)
+        return LazyAttrs([n for n, r in merged.items() if r.is_defined], lambda n: merged[n].value())
 
     def get_sub_options(self, prefix: tuple) -> dict:
         return self.elem.get_sub_options(prefix + ("<name>",))
-
-    def subst_sub_modules(self, modules: list) -> OptionType:
-        return AttrsOf(self.elem.subst_sub_modules(modules), self.lazy)
 
     def _rebuild(self, elem: OptionType) -> OptionType:
         return AttrsOf(elem, self.lazy)
@@ -359,11 +362,11 @@ class Unique(ElemType):
         merge_one_option(loc, defs, self.message)
         return self.elem.merge(loc, defs)
 
-    def subst_sub_modules(self, modules: list) -> OptionType:
-        return Unique(self.elem.subst_sub_modules(modules), self.message)
+    def empty(self, loc: tuple) -> Any:
+        return self.elem.empty(loc)
 
-    def type_merge(self, other: OptionType) -> OptionType | None:
-        return None
+    def _rebuild(self, elem: OptionType) -> OptionType:
+        return Unique(elem, self.message)
 
 
 class Either(OptionType):
@@ -375,8 +378,10 @@ class Either(OptionType):
 
     @property
     def description(self) -> str:  # type: ignore[override]
-        classes = ("noun", "conjunction", "composite")
-        return f"{phrase(self.left, classes)} or {phrase(self.right, classes)}"
+        if self.left.description_class == "nonRestrictiveClause":
+            return f"{self.left.description}, or {phrase(self.right, ('noun', 'conjunction'))}"
+        return (f"{phrase(self.left, ('noun', 'conjunction'))} or "
+                f"{phrase(self.right, ('noun', 'conjunction', 'composite'))}")
 
     @property
     def nested_types(self) -> dict[str, OptionType]:
@@ -386,17 +391,27 @@ class Either(OptionType):
         return self.left.check(value) or self.right.check(value)
 
     def merge(self, loc: tuple, defs: list[Definition]) -> Any:
-        if all(self.left.check(d.value) for d in defs):
-            return self.left.merge(loc, defs)
-        if all(self.right.check(d.value) for d in defs):
-            return self.right.merge(loc, defs)
-        return merge_one_option(loc, defs)
+        for t in (self.left, self.right):
+            if _accepts_all(t, defs):
+                return t.merge(loc, defs)
+        where = show_option(loc)
+        raise EvalError(f"A definition for option `{where}' is not of type `{self.description}'. The option "
+                        f"`{where}` is neither a value of type `{self.left.description}` nor "
+                        f"`{self.right.description}`. Definition values:{show_defs(defs)}",
+                        loc, [str(d.file) for d in defs])
 
     def type_merge(self, other: OptionType) -> OptionType | None:
         if not isinstance(other, Either):
             return None
         left, right = self.left.type_merge(other.left), self.right.type_merge(other.right)
         return None if left is None or right is None else Either(left, right)
+
+
+def _accepts_all(t: OptionType, defs: list[Definition]) -> bool:
+    """Whether `t` can merge all `defs` (for `either`: one of its branches can)."""
+    if isinstance(t, Either):
+        return _accepts_all(t.left, defs) or _accepts_all(t.right, defs)
+    return all(t.check(d.value) for d in defs)
 
 
 def one_of(ts: Sequence[OptionType]) -> OptionType:
@@ -410,6 +425,7 @@ def one_of(ts: Sequence[OptionType]) -> OptionType:
 
 class CoercedTo(OptionType):
     name = "coercedTo"
+    description_class = None
 
     def __init__(self, from_type: OptionType, coerce: Callable[[Any], Any], final: OptionType):
         self.from_type, self.coerce, self.final = from_type, coerce, final
@@ -427,6 +443,26 @@ class CoercedTo(OptionType):
                    for d in defs]
         return self.final.merge(loc, coerced)
 
+    def empty(self, loc: tuple) -> Any:
+        return self.final.empty(loc)
+
+    @property
+    def nested_types(self) -> dict[str, OptionType]:
+        return {"coercedType": self.from_type, "finalType": self.final}
+
+    @property
+    def sub_modules(self) -> list | None:  # type: ignore[override]
+        return self.final.sub_modules
+
+    def get_sub_options(self, prefix: tuple) -> Any:
+        return self.final.get_sub_options(prefix)
+
+    def subst_sub_modules(self, modules: list) -> OptionType:
+        return CoercedTo(self.from_type, self.coerce, self.final.subst_sub_modules(modules))
+
+    def type_merge(self, other: OptionType) -> OptionType | None:
+        return None  # as in nixpkgs: two declarations of a coercedTo option conflict
+
 
 class Anything(OptionType):
     name = "anything"
@@ -440,11 +476,12 @@ class Anything(OptionType):
         kind = kinds.pop()
         if kind == "set":
             return AttrsOf(self).merge(loc, defs)
-        if kind == "list":
-            return ListOf(self).merge(loc, defs)
+        if kind == "lambda" and len(defs) > 1:
+            return lambda *args: self.merge(loc + ("<function body>",),
+                                            [Definition(d.file, d.value(*args)) for d in defs])
         if kind in ("opaque", "lambda"):
             return merge_one_option(loc, defs)
-        return merge_equal_option(loc, defs)
+        return merge_equal_option(loc, defs)  # lists too: nixpkgs does not concatenate them
 
 
 def _kind(v: Any) -> str:
@@ -462,6 +499,8 @@ def _kind(v: Any) -> str:
 class Attrs(OptionType):
     name = "attrs"
     description = "attribute set"
+    description_class = None
+    empty_value: Any = {}
 
     def check(self, value: Any) -> bool:
         return isinstance(value, Mapping)
@@ -496,18 +535,17 @@ unspecified = OptionType()
 bool_ = SimpleType("bool", "boolean", lambda v: isinstance(v, bool))
 int_ = SimpleType("int", "signed integer", _is_int)
 float_ = SimpleType("float", "floating point number", lambda v: isinstance(v, float))
-number = SimpleType("number", "signed integer or floating point number",
-                    lambda v: _is_int(v) or isinstance(v, float))
+number = Either(int_, float_)
 str_ = SimpleType("str", "string", _is_str)
 non_empty_str = SimpleType("nonEmptyStr", "non-empty string",
                            lambda v: isinstance(v, str) and re.fullmatch(r"[ \t\n]*", v) is None)
-single_line_str = str_matching(r"[^\n\r]*\n?")
-single_line_str.name, single_line_str.description = "singleLineStr", \
-    "(optionally newline-terminated) single-line string"
+single_line_str = SimpleType("singleLineStr", "(optionally newline-terminated) single-line string",
+                             str_matching(r"[^\n\r]*\n?").check,
+                             lambda loc, defs: merge_equal_option(loc, defs).removesuffix("\n"))
 lines = separated_string("\n")
 commas = separated_string(",")
 env_var = separated_string(":")
-path = SimpleType("path", "path", _is_path)
+path = SimpleType("path", "absolute path", _is_path)
 anything = Anything()
 attrs = Attrs()
 raw = Raw()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import EvalError
+from .errors import EvalCycle, EvalError
 from .location import Loc, relocate
 
 DEFAULT_OVERRIDE_PRIORITY = 100
@@ -32,10 +32,19 @@ class Lazy:
         self._fn, self._value, self._done = fn, None, False
 
     def force(self) -> Any:
-        if not self._done:
-            self._value, self._done = force(self._fn()), True
-            self._fn = None  # type: ignore[assignment]
-        return self._value
+        if self._done:
+            return self._value
+        fn = self._fn
+        if fn is None:
+            raise EvalCycle("infinite recursion encountered: a lazy value needs its own value")
+        self._fn = None  # type: ignore[assignment]  # "being computed": a second force is a cycle
+        try:
+            value = force(fn())
+        except BaseException:
+            self._fn = fn
+            raise
+        self._value, self._done = value, True
+        return value
 
 
 def lazy(fn: Callable[[], Any]) -> Lazy:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 from .errors import EvalError, show_option
@@ -32,20 +34,18 @@ def _get(root: Any, path: list[str]) -> Any:
     return root
 
 
-def _do_rename(from_: list[str], to: list[str], visible: bool, with_priority: bool) -> Any:
+def _do_rename(from_: list[str], to: list[str], visible: bool, use: Callable[[Any], Any]) -> Any:
+    """nixpkgs' doRename: `from_` forwards its definitions, with their priority, to `to`."""
     pos = _caller_loc(3)
 
     def module(options: Any, config: Any, **_: Any) -> dict:
         def forwarded() -> Any:
             opt = _get(options, from_)
-            defs = [d.value for d in opt.definitions]
-            if with_priority:
-                defs = [Override(opt.highest_prio, v) for v in defs]
-            return Merge(defs)
+            return Merge([Override(opt.highest_prio, d.value) for d in opt.definitions])
 
         decl = OptionDecl(type=_AliasType(), visible=visible, pos=pos,
                           description=f"Alias of `{show_option(to)}'.",
-                          apply=lambda _x: _get(config, to))
+                          apply=lambda _x: use(_get(config, to)))
         return {
             "options": _nest(from_, decl),
             "config": _nest(to, If(lazy(lambda: _get(options, from_).is_defined), lazy(forwarded))),
@@ -55,13 +55,18 @@ def _do_rename(from_: list[str], to: list[str], visible: bool, with_priority: bo
 
 
 def mkRenamedOptionModule(from_: list[str], to: list[str]) -> Any:
-    """`from_` was renamed to `to`: definitions of the old name keep their priority and move over."""
-    return _do_rename(list(from_), list(to), visible=False, with_priority=True)
+    """`from_` was renamed to `to`: its definitions move over; reading it warns."""
+    def use(value: Any) -> Any:
+        warnings.warn(f"Obsolete option `{show_option(from_)}' is used. It was renamed to `{show_option(to)}'.",
+                      stacklevel=2)
+        return value
+
+    return _do_rename(list(from_), list(to), visible=False, use=use)
 
 
 def mkAliasOptionModule(from_: list[str], to: list[str]) -> Any:
     """`from_` is another name for `to`."""
-    return _do_rename(list(from_), list(to), visible=True, with_priority=False)
+    return _do_rename(list(from_), list(to), visible=True, use=lambda value: value)
 
 
 def mkRemovedOptionModule(option: list[str], instructions: str) -> Any:

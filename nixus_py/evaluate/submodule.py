@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from ..nixlang import NixValue
+from .errors import EvalError
 from .properties import Definition
-from .optiontypes import OptionType
+from .optiontypes import OptionType, phrase
+
+if TYPE_CHECKING:
+    from .modules import Evaluation
 
 
 def _is_module(value: Any) -> bool:
@@ -21,8 +26,7 @@ class Submodule(OptionType):
     """A nested module evaluation per definition site (`types.submodule`, `types.submoduleWith`)."""
 
     name = "submodule"
-    description_class = "noun"
-    empty_value: Any = {}
+    description_class = None
 
     def __init__(self, modules: list, special_args: Mapping[str, Any] | None = None,
                  shorthand: bool | None = True, description: str | None = None):
@@ -33,7 +37,23 @@ class Submodule(OptionType):
 
     @property
     def description(self) -> str:  # type: ignore[override]
-        return self._description or "submodule"
+        """`submodule`, or `open submodule of <freeform type>` as nixpkgs describes freeform ones."""
+        if self._description:
+            return self._description
+        try:
+            freeform = self._base.node(("_module", "freeformType")).evaluate()
+        except EvalError:
+            freeform = None
+        return "submodule" if freeform is None else f"open submodule of {phrase(freeform, ('noun', 'composite'))}"
+
+    @cached_property
+    def _base(self) -> Evaluation:
+        """The type's own modules, evaluated without definitions (nixpkgs' `base`)."""
+        return self._evaluation(self.modules, (), "‹name›")
+
+    def _evaluation(self, modules: list, prefix: tuple, name: str) -> Evaluation:
+        from .modules import Evaluation
+        return Evaluation(modules, prefix=prefix, special_args={**self.special_args, "name": name})
 
     @property
     def sub_modules(self) -> list:  # type: ignore[override]
@@ -43,17 +63,17 @@ class Submodule(OptionType):
         return _is_module(value)
 
     def merge(self, loc: tuple, defs: list[Definition]) -> Any:
-        from .modules import Evaluation, FileModule
+        from .modules import FileModule
         defined = [FileModule(d.file, d.value, config_only=bool(self.shorthand) and isinstance(d.value, Mapping)
                               and not isinstance(d.value, NixValue)) for d in defs]
-        ev = Evaluation(self.modules + defined, prefix=loc,
-                        special_args={**self.special_args, "name": loc[-1] if loc else ""})
-        return ev.config
+        return self._evaluation(self.modules + defined, loc, loc[-1] if loc else "").config
+
+    def empty(self, loc: tuple) -> Any:
+        """An undefined submodule option is its modules' config (with the `‹name›` placeholder)."""
+        return self._evaluation(self.modules, loc, "‹name›").config
 
     def get_sub_options(self, prefix: tuple) -> Any:
-        from .modules import Evaluation
-        ev = Evaluation(self.modules, prefix=prefix, special_args={**self.special_args, "name": "<name>"})
-        return ev.options
+        return self._evaluation(self.modules, prefix, "<name>").options
 
     def subst_sub_modules(self, modules: list) -> OptionType:
         return Submodule(modules, self.special_args, self.shorthand, self._description)

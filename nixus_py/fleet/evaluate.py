@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..evaluate.errors import NixusError
-from ..evaluate.location import Loc
+from ..evaluate.location import Loc, set_display_base
 from ..evaluate.modules import ConfigProxy, Evaluation
 from ..source.nixfile import NixSession, evaluate_with_nix
 from .. import settings
@@ -41,7 +41,8 @@ def find_fleet_file(path: str | Path | None) -> Path:
 def evaluate_fleet(path: str | Path | None = None, lock: dict | None = None) -> Evaluation:
     """The evaluated fleet, given the lock's content; values are computed when read (fleet.nix
     settles in a few Nix rounds). Most callers want `load_fleet`, which also maintains the lock."""
-    file = find_fleet_file(path)
+    file = find_fleet_file(path).resolve()
+    set_display_base(str(file.parent))
     lock_module = {"_file": Loc(str(lock_path(file))), "lock": lock if lock is not None else read_lock(file)}
 
     def make() -> Evaluation:
