@@ -22,7 +22,9 @@ from .nixlang import to_nix
 from .plan import plan_fleet, plan_text
 from .present import get_path, parse_attr_path, to_data
 from .record.state import State
+from .build.commands import build as build_command
 from .render.node import render_node
+from .testbed.commands import app as testbed_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Evaluate, render, build and deploy a NixOS fleet.")
@@ -134,6 +136,10 @@ def options_cmd(file: Optional[str] = FileOpt, as_json: bool = JsonOpt,
         for d in docs:
             default = f"  (default: {d['default']})" if "default" in d else ""
             typer.echo(f"{d['name']}: {d['type']}{default}\n    {d['description'] or ''}")
+
+
+app.add_typer(testbed_app, name="testbed")
+app.command("build")(build_command)
 
 
 def _walk_options(level: Level) -> Any:

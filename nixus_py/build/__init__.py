@@ -1,0 +1,1 @@
+"""Building nodes: each node's rendered module evaluated by its nixpkgs' NixOS and built by Nix."""

@@ -1,0 +1,201 @@
+"""`nixus build`: render every selected node and build its `system.build.toplevel`.
+
+All nodes are evaluated by one `nix-instantiate` and built by one `nix-store --realise`
+(Nix builds in parallel itself); only when that fails are the failing nodes retried one by one,
+so each error is shown under its own node while the others are still built. Derivations of
+nodes whose inputs cannot change behind nixus's back (rendered module, nixpkgs in the store or
+the testbed OS) are cached, so a rebuild with nothing changed starts no Nix evaluation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..fleet.evaluate import Fleet
+from ..nixlang import NixPath, NixValue, quote_string
+from ..render.node import render_node
+from ..testbed.hosts import TESTBED_OS
+
+NIX_OPTS = ["--option", "substituters", ""]
+
+
+@dataclass
+class NodeBuild:
+    """One node's build: its rendered module, derivation, output and what went wrong."""
+
+    node: str
+    module: Path
+    expr: str = ""
+    cache_key: str | None = None
+    drv: str | None = None
+    out: str | None = None
+    closure_size: int | None = None
+    cached: bool = False
+    error: str | None = None
+    phases: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.out is not None and self.error is None
+
+
+Progress = Callable[[str, str], None]  # (node, phase)
+
+
+def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 4) -> list[NodeBuild]:
+    """Render, evaluate and build the nodes; every node gets a result, failed or not."""
+    build_dir = fleet.state_dir / "build"
+    rendered = build_dir / "rendered"
+    rendered.mkdir(parents=True, exist_ok=True)
+    cache_file = build_dir / "cache.json"
+    cache: dict[str, str] = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    config_nodes = fleet.config["nodes"]
+    builds = []
+    for name in nodes:
+        progress(name, "render")
+        b = NodeBuild(name, rendered / f"{name}.nix")
+        try:
+            text = render_node(name, config_nodes[name]["configuration"], fleet.file, rendered)
+            if not b.module.exists() or b.module.read_text() != text:
+                b.module.write_text(text)
+            b.expr, b.cache_key = _node_expr(name, config_nodes[name], b.module, text, fleet.file.parent)
+        except Exception as e:  # noqa: BLE001 - an evaluation error belongs to this node only
+            b.error = str(e)
+        builds.append(b)
+    todo = [b for b in builds if b.error is None]
+    for b in todo:
+        if b.cache_key and cache.get(b.cache_key) and _valid(cache[b.cache_key]):
+            b.drv, b.cached = cache[b.cache_key], True
+    _instantiate([b for b in todo if b.drv is None], build_dir, progress, jobs)
+    _realise([b for b in todo if b.drv is not None], progress, jobs)
+    _sizes([b for b in builds if b.out])
+    for b in builds:
+        if b.cache_key and b.drv and b.ok:
+            cache[b.cache_key] = b.drv
+        progress(b.node, "built" if b.ok else "failed")
+    cache_file.write_text(json.dumps(cache, indent=1, sort_keys=True))
+    return builds
+
+
+def _node_expr(name: str, node: Any, module: Path, text: str, base: Path) -> tuple[str, str | None]:
+    """The Nix expression of the node's toplevel, and a cache key if its inputs are immutable."""
+    nixpkgs = node["nixpkgs"]
+    if nixpkgs is None:
+        raise ValueError(f"nodes.{name}.nixpkgs is not set: point it at a nixpkgs checkout (or run "
+                         "`nixus testbed up` to use the testbed OS)")
+    source = str((base / nixpkgs.path).resolve()) if isinstance(nixpkgs, NixPath) else None
+    nixpkgs_expr = quote_string(source) if source else (nixpkgs.nix() if isinstance(nixpkgs, NixValue)
+                                                        else quote_string(str(nixpkgs)))
+    expr = (f"(import ({nixpkgs_expr} + \"/nixos/lib/eval-config.nix\") {{ system = {quote_string(node['system'])}; "
+            f"modules = [ {module.resolve()} ]; }}).config.system.build.toplevel")
+    key = None
+    identity = _immutable_identity(source) if source else None
+    if identity:
+        key = hashlib.sha256(json.dumps([text, identity, node["system"]]).encode()).hexdigest()
+    return expr, key
+
+
+def _immutable_identity(nixpkgs: str) -> str | None:
+    """What identifies a nixpkgs whose content nixus can vouch for: a store path, or the testbed
+    OS (hashed, with the lib it points to)."""
+    if nixpkgs.startswith("/nix/store/"):
+        return nixpkgs
+    nixos = Path(nixpkgs) / "nixos"
+    if nixos.resolve() == TESTBED_OS:
+        h = hashlib.sha256()
+        for f in sorted(TESTBED_OS.rglob("*")):
+            if f.is_file():
+                h.update(f.name.encode() + f.read_bytes())
+        lib = (Path(nixpkgs) / "lib").resolve()
+        return f"testbed:{h.hexdigest()}:{lib}"
+    return None
+
+
+def _valid(path: str) -> bool:
+    return subprocess.run(["nix-store", "--check-validity", path], capture_output=True).returncode == 0
+
+
+def _instantiate(builds: list[NodeBuild], build_dir: Path, progress: Progress, jobs: int) -> None:
+    if not builds:
+        return
+    for b in builds:
+        progress(b.node, "evaluate")
+    expr_file = build_dir / "nodes.nix"
+    expr_file.write_text("{\n" + "".join(f"  {quote_string(b.node)} = {b.expr};\n" for b in builds) + "}\n")
+    args = ["nix-instantiate", *NIX_OPTS, str(expr_file)]
+    for b in builds:
+        args += ["-A", _attr(b.node)]
+    proc = subprocess.run(args, capture_output=True, text=True)
+    if proc.returncode == 0:
+        for b, drv in zip(builds, proc.stdout.split()):
+            b.drv = drv
+        return
+
+    def one(b: NodeBuild) -> None:
+        p = subprocess.run(["nix-instantiate", *NIX_OPTS, str(expr_file), "-A", _attr(b.node)],
+                           capture_output=True, text=True)
+        if p.returncode == 0:
+            b.drv = p.stdout.strip()
+        else:
+            b.error = _nix_error(p.stderr)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(one, builds))
+
+
+def _realise(builds: list[NodeBuild], progress: Progress, jobs: int) -> None:
+    if not builds:
+        return
+    for b in builds:
+        progress(b.node, "build")
+    drvs = sorted({b.drv for b in builds if b.drv})
+    proc = subprocess.run(["nix-store", *NIX_OPTS, "--realise", "--keep-going", *drvs],
+                          capture_output=True, text=True)
+    if proc.returncode == 0:
+        outs = _outputs(drvs)
+        for b in builds:
+            b.out = outs.get(b.drv or "")
+        return
+
+    def one(b: NodeBuild) -> None:
+        p = subprocess.run(["nix-store", *NIX_OPTS, "--realise", b.drv or ""], capture_output=True, text=True)
+        if p.returncode == 0:
+            b.out = p.stdout.strip().splitlines()[-1]
+        else:
+            b.error = _nix_error(p.stderr)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(one, builds))
+
+
+def _outputs(drvs: list[str]) -> dict[str, str]:
+    proc = subprocess.run(["nix-store", "-q", "--outputs", *drvs], capture_output=True, text=True, check=True)
+    return dict(zip(drvs, proc.stdout.split()))
+
+
+def _sizes(builds: list[NodeBuild]) -> None:
+    if not builds:
+        return
+    proc = subprocess.run(["nix", "--extra-experimental-features", "nix-command", "path-info", "--json", "-S",
+                           *[b.out for b in builds if b.out]], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return
+    sizes = {e["path"]: e.get("closureSize") for e in json.loads(proc.stdout)}
+    for b in builds:
+        b.closure_size = sizes.get(b.out or "")
+
+
+def _attr(node: str) -> str:
+    return quote_string(node) if not node.replace("-", "").replace("_", "").isalnum() else node
+
+
+def _nix_error(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return "\n".join(lines[-15:])
