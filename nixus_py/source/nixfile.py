@@ -3,25 +3,30 @@
 Each round runs `nix-instantiate` once (nix/driver.nix) over every `.nix` module, with a `lib`
 whose module functions build plain data (nix/lib.nix) and with what is known of `config` so far.
 Values that need an unknown part of `config` come back pending; nixus evaluates all it can,
-then runs another round with more of `config` known, until nothing is pending. Nix functions
-(submodule functions, `apply`, NixOS modules in `configuration`) stay in Nix as references.
+then runs another round with more of `config` known, until no round makes progress. What is
+still pending then (a `throw`, options that need each other) fails only when read, as in Nix,
+with the Nix error behind it. Nix functions (submodule functions, `apply`, NixOS modules in
+`configuration`) stay in Nix as references.
 """
 
 from __future__ import annotations
 
 import contextvars
+import copy
 import json
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from .. import settings
 from ..evaluate.lib import ints
 from ..evaluate import optiontypes as t
-from ..evaluate.errors import EvalError, SourceError, show_option
+from ..evaluate.errors import EvalCycle, EvalError, SourceError, show_option
 from ..evaluate.location import Loc, LocatedDict
 from ..evaluate.modules import Evaluation, ModuleRef
 from ..evaluate.options import MISSING, OptionDecl
@@ -32,6 +37,7 @@ from ..nixlang import NixPath, NixValue
 
 DRIVER = Path(__file__).parent / "nix" / "driver.nix"
 MAX_ROUNDS = 50
+NOT_KNOWN = "nixus: value not known yet"  # the driver's `throw` for a part of config not known yet
 
 
 class Pending(Exception):
@@ -39,19 +45,39 @@ class Pending(Exception):
 
 
 class _PendingValue(Lazy):
+    """A Nix value that the last round could not evaluate (`tryEval` failed), at `ref` in its output."""
+
     __slots__ = ()
 
-    def __init__(self) -> None:
-        super().__init__(_raise_pending)
+    def __init__(self, ref: tuple) -> None:
+        super().__init__(partial(_raise_pending, ref))
 
 
-def _raise_pending() -> Any:
+def _raise_pending(ref: tuple) -> Any:
+    s = _current.get()
+    if s is not None:
+        if s.settled:
+            raise s.failure(ref)
+        s.blocked[ref] = None
     raise Pending()
+
+
+class _Later(Lazy):
+    """A Nix value that the driver serializes only when nixus needs it (the content of a `mkIf false`)."""
+
+    __slots__ = ()
+
+    def __init__(self, ref: tuple) -> None:
+        super().__init__(partial(_serialize_later, ref))
+
+
+def _serialize_later(ref: tuple) -> Any:
+    return _session().apply(("value", ref))
 
 
 @dataclass(frozen=True, slots=True)
 class NixRef(NixValue):
-    """A Nix value reached by a path in the driver's output (a function, a derivation)."""
+    """A Nix value reached by a path in the driver's output (a function, a derivation, a special argument)."""
 
     ref: tuple
     what: str = "function"
@@ -64,13 +90,16 @@ class NixFunction(NixRef, ModuleRef):
     """A Nix function: applied by the next Nix round when nixus needs its result."""
 
     def apply_module(self, ev: Evaluation) -> Any:
-        return _session().apply(("module", self.ref, ev.prefix, ev.special_args.get("name")))
+        special = {k: list(v.ref) for k, v in ev.special_args.items() if isinstance(v, NixRef)}
+        request = ("module", self.ref, ev.prefix, ev.special_args.get("name"), json.dumps(special, sort_keys=True))
+        return _session().apply(request)
 
     def location(self) -> Loc:
         return Loc("<nix function>")
 
     def __call__(self, arg: Any) -> Any:
-        return _session().apply(("call", self.ref, json.dumps(encode_known(arg)[0], sort_keys=True)))
+        # Forced: a result that is not known yet must not pass for a value (e.g. in a type check).
+        return force(_session().apply(("call", self.ref, json.dumps(encode_known(arg)[0], sort_keys=True))))
 
 
 _current: contextvars.ContextVar[NixSession | None] = contextvars.ContextVar("nixus_nix_session", default=None)
@@ -99,16 +128,20 @@ class NixSession:
         self.app_results: dict[int, Any] = {}
         self.known: Any = {"__nixus": "pending"}
         self.dirty = False  # a new file or request appeared during this round
+        self.blocked: dict[tuple, None] = {}  # the pending Nix values this round's config needed
+        self.settled = False  # no round can make progress: what is still pending fails when read
+        self.stuck: list[tuple] = []  # the options still pending when the rounds settled
+        self.diagnoses: dict[tuple, str | None] = {}  # by pending value: its Nix error, None for a cycle
         self.rounds = 0
 
     def file_module(self, path: Path) -> Any:
         key = str(path)
-        if key in self.file_results:
-            return self.file_results[key]
-        if key not in self.files:
-            self.files.append(key)
-            self.dirty = True
-        raise Pending()
+        if key not in self.file_results:
+            if key not in self.files:
+                self.files.append(key)
+                self.dirty = True
+            self._next_round()
+        return self.file_results[key]
 
     def apply(self, request: tuple) -> Any:
         index = self.request_index.get(request)
@@ -116,20 +149,20 @@ class NixSession:
             index = self.request_index[request] = len(self.requests)
             self.requests.append(request)
             self.dirty = True
-        if index in self.app_results:
-            return self.app_results[index]
-        raise Pending()
+        if index not in self.app_results:
+            self._next_round()
+        return self.app_results[index]
+
+    def _next_round(self) -> None:
+        """What the last round did not evaluate: the next round's, or one right away once settled."""
+        if not self.settled:
+            raise Pending()
+        self.run_round()
 
     def run_round(self) -> None:
         """One nix-instantiate over all files and requests, with the known config."""
         self.rounds += 1
-        data = {"files": self.files, "known": self.known, "requests": [_request_json(r) for r in self.requests]}
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=True) as f:
-            json.dump(data, f)
-            f.flush()
-            expr = f"import {DRIVER} {{ libPath = {settings.nixpkgs_lib()}; inputFile = {f.name}; }}"
-            proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "-E", expr],
-                                  capture_output=True, text=True)
+        proc = self._instantiate()
         if proc.returncode != 0:
             raise SourceError(_nix_error(proc.stderr, self.files), files=self.files)
         out = json.loads(proc.stdout)
@@ -137,15 +170,59 @@ class NixSession:
         self.app_results = {i: decode(v, Loc("<nix function>")) for i, v in enumerate(out["apps"])}
         self.dirty = False
 
+    def settle(self, stuck: list[tuple]) -> None:
+        """No more rounds: values still pending now fail when read, as a Nix error would."""
+        self.settled, self.stuck = True, stuck
+
+    def failure(self, ref: tuple) -> EvalError:
+        """Why a value stayed pending: a Nix error (its own, or one that kept the config it needs
+        unknown), else options that wait for each other."""
+        suspects = [ref, *list(self.blocked)[:8]]
+        message = next((m for r in suspects if (m := self._diagnose(r)) is not None), None)
+        if message is not None:
+            return SourceError(message, files=self.files)
+        options = [p for p in self.stuck if p]
+        if not options:
+            return EvalCycle("infinite recursion encountered: the modules depend on `config' through Nix code "
+                             "(their `imports', or which attributes they define)", ())
+        shown = ", ".join(f"`{show_option(p)}'" for p in options[:8])
+        return EvalCycle("infinite recursion encountered: these options depend on each other through Nix code "
+                         f"and never get a value: {shown}", options[0])
+
+    def _diagnose(self, ref: tuple) -> str | None:
+        """The error of a pending value, unless it only waits for config: the driver's `tryEval` cannot
+        tell a `throw` (or failed `assert`) from a part of config not known yet; Nix without it can."""
+        if ref not in self.diagnoses:
+            proc = self._instantiate(diagnose=list(ref))
+            failed = proc.returncode != 0 and NOT_KNOWN not in proc.stderr
+            self.diagnoses[ref] = _nix_error(proc.stderr, self.files) if failed else None
+        return self.diagnoses[ref]
+
+    def _instantiate(self, **extra: Any) -> subprocess.CompletedProcess:
+        data = {"files": self.files, "known": self.known, "requests": [_request_json(r) for r in self.requests],
+                **extra}
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=True) as f:
+            json.dump(data, f)
+            f.flush()
+            expr = f"import {DRIVER} {{ libPath = {settings.nixpkgs_lib()}; inputFile = {f.name}; }}"
+            # Read-write mode, as `nix eval`: modules may be imported from the store (builtins.toFile,
+            # fetched sources), which read-only evaluation cannot read back.
+            cmd = ["nix-instantiate", "--eval", "--strict", "--json", "--read-write-mode", "-E", expr]
+            return subprocess.run(cmd, capture_output=True, text=True)
+
 
 def _request_json(r: tuple) -> dict:
     if r[0] == "module":
-        return {"kind": "module", "ref": list(r[1]), "prefix": list(r[2]), "name": r[3]}
+        return {"kind": "module", "ref": list(r[1]), "prefix": list(r[2]), "name": r[3],
+                "specialArgs": json.loads(r[4])}
+    if r[0] == "value":
+        return {"kind": "value", "ref": list(r[1])}
     return {"kind": "call", "ref": list(r[1]), "arg": json.loads(r[2])}
 
 
 def _nix_error(stderr: str, files: list[str]) -> str:
-    keep = [line for line in stderr.splitlines() if str(DRIVER.parent) not in line and line.strip()]
+    keep = [line for line in stderr.splitlines()
+            if str(DRIVER.parent) not in line and line.strip() and not line.startswith("(use '--show-trace'")]
     text = "\n".join(keep[-12:]) or stderr.strip()
     return f"Nix could not evaluate {' and '.join(files) or 'the fleet'}:\n{text}"
 
@@ -182,12 +259,25 @@ def _decode_module(v: dict, file: Loc) -> Any:
     inner = decode(v["value"], f)
     out: dict[str, Any] = {"_file": f, "imports": [inner]}
     if v.get("key"):
-        out["key"] = v["key"]
+        out["key"] = str(Path(v["key"]).resolve())  # as the evaluator keys module files
     return out
 
 
-def _decode_option(v: dict, file: Loc) -> OptionDecl:
+def _pending_in(values: Any) -> _PendingValue | None:
+    """A decoded value (or list element) among `values` that waits for a later round."""
+    for x in values:
+        for y in x if isinstance(x, list) else [x]:
+            if isinstance(y, _PendingValue):
+                return y
+    return None
+
+
+def _decode_option(v: dict, file: Loc) -> OptionDecl | Lazy:
     fields = {k: decode(x, file) for k, x in v.items() if k not in ("__nixus", "__pos")}
+    # e.g. a type built from `config`: the declaration is known in a later round
+    pending = _pending_in(fields.get(k) for k in ("type", "readOnly", "internal"))
+    if pending is not None:
+        return pending
     decl = OptionDecl(type=fields.get("type"), default=fields.get("default", MISSING),
                       defaultText=fields.get("defaultText", MISSING), example=fields.get("example", MISSING),
                       description=fields.get("description"), readOnly=bool(fields.get("readOnly", False)),
@@ -206,6 +296,13 @@ _SIMPLE_TYPES: dict[str, Any] = {
     "ints.s16": ints.s16, "ints.s32": ints.s32,
 }
 
+
+def _non_empty_list_of(elem: Any) -> Any:
+    """nixpkgs' nonEmptyListOf: a list type whose every definition must be non-empty."""
+    list_type = t.ListOf(elem)
+    return t.add_check(list_type, bool, description=f"non-empty {t.phrase(list_type, ('noun',))}")
+
+
 _TYPE_BUILDERS: dict[str, Callable[[Mapping], Any]] = {
     "ints.between": lambda a: t.ints_between(a["lowest"], a["highest"]),
     "separatedString": lambda a: t.separated_string(a["sep"]),
@@ -213,6 +310,7 @@ _TYPE_BUILDERS: dict[str, Callable[[Mapping], Any]] = {
     "enum": lambda a: t.Enum(a["values"]),
     "nullOr": lambda a: t.NullOr(a["elemType"]),
     "listOf": lambda a: t.ListOf(a["elemType"]),
+    "nonEmptyListOf": lambda a: _non_empty_list_of(a["elemType"]),
     "attrsOf": lambda a: t.AttrsOf(a["elemType"]),
     "lazyAttrsOf": lambda a: t.AttrsOf(a["elemType"], lazy=True),
     "uniq": lambda a: t.Unique(a["elemType"]),
@@ -230,9 +328,19 @@ _TYPE_BUILDERS: dict[str, Callable[[Mapping], Any]] = {
 def _decode_type(v: dict, file: Loc) -> Any:
     name = v["name"]
     if name in _SIMPLE_TYPES:
-        return _SIMPLE_TYPES[name]
-    args = {k: force(x) for k, x in decode(v.get("args", {}), file).items()}
-    return _TYPE_BUILDERS[name](args)
+        return _with_empty_value(_SIMPLE_TYPES[name], v, file)
+    args = decode(v.get("args", {}), file)
+    return _pending_in(args.values()) or _with_empty_value(_TYPE_BUILDERS[name](args), v, file)
+
+
+def _with_empty_value(type_: t.OptionType, v: dict, file: Loc) -> t.OptionType:
+    """`type // { emptyValue = { value = ...; }; }`: the value of an option with no definitions."""
+    if "emptyValue" not in v:
+        return type_
+    empty = decode(v["emptyValue"], file)
+    out = copy.copy(type_)
+    out.empty_value = empty["value"] if "value" in empty else t.NO_VALUE
+    return out
 
 
 def _decode_rename(v: dict, file: Loc) -> Any:
@@ -245,13 +353,13 @@ def _decode_rename(v: dict, file: Loc) -> Any:
 
 
 def _decode_ref(v: dict, file: Loc) -> Any:
-    if v.get("derivation"):
-        return NixRef(tuple(v["ref"]), "derivation")
-    return NixFunction(tuple(v["ref"]))
+    what = v.get("what", "function")
+    return NixFunction(tuple(v["ref"])) if what == "function" else NixRef(tuple(v["ref"]), what)
 
 
 _DECODERS: dict[str, Callable[[dict, Loc], Any]] = {
-    "pending": lambda v, f: _PendingValue(),
+    "pending": lambda v, f: _PendingValue(tuple(v["ref"])),
+    "later": lambda v, f: _Later(tuple(v["ref"])),
     "ref": _decode_ref,
     "path": lambda v, f: NixPath(v["path"]),
     "float": lambda v, f: float(v["value"]),
@@ -271,8 +379,12 @@ _DECODERS: dict[str, Callable[[dict, Loc], Any]] = {
 _UNREPRESENTABLE = {"__nixus": "pending", "why": "unrepresentable"}
 
 
-def encode_known(value: Any, path: tuple = (), pending: list | None = None) -> tuple[Any, list]:
-    """JSON for the driver: known values, with pending markers where a value is not known yet."""
+def encode_known(value: Any, path: tuple = (), pending: list | None = None, *,
+                 with_module: bool = False) -> tuple[Any, list]:
+    """JSON for the driver: known values, with pending markers where a value is not known yet.
+
+    As in nixpkgs, only the config that modules see has `_module`; the value of a submodule has not.
+    """
     pending = [] if pending is None else pending
     try:
         value = force(value)
@@ -301,7 +413,8 @@ def encode_known(value: Any, path: tuple = (), pending: list | None = None) -> t
         except EvalError:
             return _UNREPRESENTABLE, pending
         for k in names:
-            out[k] = encode_known(_Get(value, k), path + (k,), pending)[0]
+            if k != "_module" or with_module:
+                out[k] = encode_known(_Get(value, k), path + (k,), pending)[0]
         return out, pending
     return _UNREPRESENTABLE, pending
 
@@ -315,20 +428,28 @@ class _Get(Lazy):
         super().__init__(lambda: mapping[key])
 
 
+def _module_config(ev: Evaluation) -> Any:
+    """`config` as modules see it: as in nixpkgs, undeclared definitions are an error of the result
+    only, so a declaration that waits for a round does not hold back every other option."""
+    freeform = ev.node(("_module", "freeformType")).evaluate()
+    return ev.root.evaluate() if freeform is None else ev.config
+
+
 def evaluate_with_nix(make: Callable[[], Evaluation], session: NixSession) -> Evaluation:
-    """Evaluate until no value is pending: one Nix round per step of dependency through Nix code."""
+    """Evaluate until nothing pending can become known: one Nix round per step of dependency through
+    Nix code. Values that stay pending (a `throw`, a cycle) fail when read, as they would in Nix."""
     # The session stays current afterwards: the returned evaluation resolves Nix references lazily.
     _current.set(session)
     previous: Any = None
     for _ in range(MAX_ROUNDS):
         ev = make()
-        known, pending = encode_known(ev.config)
-        if not pending and not session.dirty:
+        session.blocked.clear()
+        with warnings.catch_warnings():  # reading every option to pass it to Nix is not a use of it
+            warnings.simplefilter("ignore")
+            known, pending = encode_known(Lazy(partial(_module_config, ev)), with_module=True)
+        if not session.dirty and (not pending or known == previous):
+            session.settle(pending)
             return ev
-        if known == previous and not session.dirty:
-            shown = ", ".join(f"`{show_option(p)}'" for p in pending[:8])
-            raise EvalError(f"infinite recursion encountered: these options depend on each other through "
-                            f"Nix code and never get a value: {shown}", pending[0] if pending else None)
         previous = session.known = known
         session.run_round()
     raise EvalError(f"the fleet did not settle after {MAX_ROUNDS} Nix rounds")

@@ -2,11 +2,12 @@
 #
 # Input (JSON file): the module files, what nixus already knows of `config` (unknown values are
 # marked pending and become `throw`s here), and the Nix functions nixus needs applied (submodule
-# functions with their `name` and `config`, `apply`/`coerce` functions with an argument).
+# functions with their `name`, `config` and special arguments, `apply`/`coerce` functions with an
+# argument, values serialized only on demand).
 # Output: every module and application result as plain data. Values that need an unknown part
-# of `config` come out as `{ __nixus = "pending"; }` (caught with tryEval); functions, paths and
-# derivations come out as references into this same structure, so the next round or the
-# rendered per-host Nix can get them back without Python ever evaluating them.
+# of `config` come out as `{ __nixus = "pending"; ref = <their path>; }` (caught with tryEval);
+# functions, paths and derivations come out as references into this same structure, so the next
+# round or the rendered per-host Nix can get them back without Python ever evaluating them.
 { libPath, inputFile }:
 let
   inherit (builtins)
@@ -18,13 +19,16 @@ let
   input = builtins.fromJSON (builtins.readFile inputFile);
 
   # --- known config, from nixus ---------------------------------------------------------
+  # The one `throw` for what is not known yet: nixus recognizes its message (nixfile.NOT_KNOWN).
+  notKnown = throw "nixus: value not known yet";
+
   decode = v:
     if isList v then map decode v
     else if isAttrs v then
       (if v ? __nixus then decodeSpecial v else mapAttrs (_: decode) v)
     else v;
   decodeSpecial = v:
-    if v.__nixus == "pending" then throw "nixus: value not known yet"
+    if v.__nixus == "pending" then notKnown
     else if v.__nixus == "path" then /. + v.path
     else if v.__nixus == "ref" then resolve v.ref
     else if v.__nixus == "deferred" then { imports = map decode v.modules; }
@@ -33,50 +37,71 @@ let
   config = decode input.known;
 
   # --- module application, as nixpkgs' applyModuleArgs does -------------------------------
+  # Errors of their own (unlike notKnown): nixus reports them when a value it needs fails with them.
+  unavailable = what: throw "nixus: ${what} is not available to fleet.nix modules";
+
   moduleArgs = prefix: name:
     {
-      config = realLib.attrByPath prefix (throw "nixus: value not known yet") config;
-      options = throw "nixus: the `options` argument is not available to fleet.nix modules";
+      config = realLib.attrByPath prefix notKnown config;
+      options = unavailable "the `options' module argument";
       inherit lib;
-      nodes = config.nodes or (throw "nixus: nodes not known yet");
+      nodes = config.nodes or notKnown;
       _prefix = prefix;
     }
     // (if name == null then { } else { inherit name; });
 
-  applyArgs = args: f:
+  # Other arguments come from the module's own `_module.args`; once nixus lists its names they are
+  # all known, so a missing one is the user's error (worded as nixpkgs does).
+  applyArgs = args: file: f:
     let
-      extra = mapAttrs (n: _: args.${n} or config._module.args.${n}) (functionArgs f);
+      fromConfig = n:
+        ((args.config._module or { }).args or notKnown).${n}
+          or (throw "while evaluating the module argument `${n}' in \"${file}\": attribute '${n}' missing");
     in
-    f (args // extra);
+    f (args // mapAttrs (n: _: args.${n} or (fromConfig n)) (functionArgs f));
 
-  # A module as a tree node: functions applied, `imports` of .nix paths followed.
+  # A module as a tree node: functions applied, `imports` of Nix files followed. A module read
+  # from a file has that file as its key, as in nixpkgs, so that `disabledModules` can name it.
+  # Paths to `.py` modules stay paths: nixus loads those itself; `disabledModules` paths become
+  # the strings that nixus compares keys with.
+  isFile = m: isPath m || (isString m && builtins.substring 0 1 m == "/");
+  isNixFile = m: isFile m && !realLib.hasSuffix ".py" (toString m);
   rawModule = args: file: m:
     let
-      value = if isFunction m then applyArgs args m else m;
-      file' = if value ? _file then toString value._file else file;
-      importsOf = v: (v.imports or [ ]) ++ (v.require or [ ]);
-      expand = i:
-        if isPath i || (isString i && builtins.substring 0 1 i == "/") then
-          (if realLib.hasSuffix ".nix" (toString i) then rawModule args (toString i) (import i) else i)
-        else if isFunction i || isAttrs i then rawModule args file' i
-        else i;
+      fromFile = isNixFile m;
+      imported = if fromFile then import m else m;
+      origin = if fromFile then toString m else file;
+      value = if isFunction imported then applyArgs args origin imported else imported;
+      # (A module whose shape depends on config stays pending below; its file is still known.)
+      file' = let f = tryEval (value._file or origin); in if f.success then toString f.value else origin;
+      imports = (value.imports or [ ]) ++ (value.require or [ ]);
+      expand = i: if isNixFile i || isFunction i || isAttrs i then rawModule args file' i else i;
     in
     {
       __nixusModule = true;
       file = file';
-      key = if isPath m then toString m else null;
+      key = if fromFile then toString m else null;
       value =
-        if isAttrs value && (value ? imports || value ? require) then
-          (removeAttrs value [ "require" ]) // { imports = map expand (importsOf value); }
-        else value;
+        if !isAttrs value then value
+        # Imports that need config (nixpkgs: infinite recursion) leave the whole module unknown.
+        else if !(tryEval imports).success then notKnown
+        else
+          (removeAttrs value [ "require" ])
+          // realLib.optionalAttrs (imports != [ ]) { imports = map expand imports; }
+          // realLib.optionalAttrs (value ? disabledModules) {
+            disabledModules = map (d: if isPath d then toString d else d) value.disabledModules;
+          };
     };
 
-  topFiles = map (f: rawModule (moduleArgs [ ] null) f (import (/. + f))) input.files;
+  topFiles = map (f: rawModule (moduleArgs [ ] null) f (/. + f)) input.files;
 
   applications = map (
     r:
     if r.kind == "module" then
-      rawModule (moduleArgs r.prefix r.name) "<nix function>" (resolve r.ref)
+      let args = moduleArgs r.prefix r.name // mapAttrs (_: resolve) r.specialArgs;
+      in rawModule args "<nix function>" (resolve r.ref)
+    else if r.kind == "value" then
+      resolve r.ref
     else
       (resolve r.ref) (decode r.arg)
   ) input.requests;
@@ -89,14 +114,15 @@ let
   resolve = ref: foldl' (acc: n: if isList acc then elemAt acc n else acc.${n}) raw ref;
 
   # --- serialization -------------------------------------------------------------------
-  pending = { __nixus = "pending"; };
+  pending = ref: { __nixus = "pending"; inherit ref; };
+  isFalse = v: (tryEval v) == { success = true; value = false; };
   posOf = x: n:
     let p = unsafeGetAttrPos n x;
     in if p == null then null else [ p.file p.line ];
 
   ser = path: v:
     let r = tryEval v;
-    in if !r.success then pending else serValue path r.value;
+    in if !r.success then pending path else serValue path r.value;
 
   serValue = path: x:
     if isFunction x then { __nixus = "ref"; ref = path; }
@@ -114,7 +140,17 @@ let
         value = ser (path ++ [ "value" ]) x.value;
       }
     else if (tryEval (x.type or null == "derivation")).value or false then
-      { __nixus = "ref"; ref = path; derivation = true; name = x.name or "derivation"; }
+      { __nixus = "ref"; ref = path; what = "derivation"; }
+    else if x._type or null == "nixus-opaque" then
+      { __nixus = "ref"; ref = path ++ [ "value" ]; what = "value"; }
+    else if x._type or null == "if" && isFalse x.condition then
+      # Serialized only if nixus needs it (as nixpkgs forces it only where it defines options):
+      # in `mkIf (x != null) x.name` it may fail in a way that tryEval does not catch.
+      {
+        __nixus = "if";
+        condition = false;
+        content = { __nixus = "later"; ref = path ++ [ "content" ]; };
+      }
     else if x ? _type && isString x._type then
       { __nixus = x._type; } // mapAttrs (n: v: ser (path ++ [ n ]) v) (removeAttrs x [ "_type" ])
       // (if x._type == "option" then { __pos = listToAttrs (map (n: { name = n; value = posOf x n; }) [ "type" ]); } else { })
@@ -122,7 +158,11 @@ let
       mapAttrs (n: v: ser (path ++ [ n ]) v) x
       // { __pos = listToAttrs (map (n: { name = n; value = posOf x n; }) (attrNames x)); };
 in
-{
-  files = genList (i: ser [ "files" i ] (elemAt topFiles i)) (length topFiles);
-  apps = genList (i: ser [ "apps" i ] (elemAt applications i)) (length applications);
-}
+# `diagnose`: evaluate one value that came out pending, without tryEval, for its error message.
+if input ? diagnose then
+  builtins.seq (resolve input.diagnose) null
+else
+  {
+    files = genList (i: ser [ "files" i ] (elemAt topFiles i)) (length topFiles);
+    apps = genList (i: ser [ "apps" i ] (elemAt applications i)) (length applications);
+  }

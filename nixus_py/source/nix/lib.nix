@@ -48,6 +48,7 @@ let
     enum = values: mkType "enum" { inherit values; };
     nullOr = elemType: mkType "nullOr" { inherit elemType; };
     listOf = elemType: mkType "listOf" { inherit elemType; };
+    nonEmptyListOf = elemType: mkType "nonEmptyListOf" { inherit elemType; };
     attrsOf = elemType: mkType "attrsOf" { inherit elemType; };
     lazyAttrsOf = elemType: mkType "lazyAttrsOf" { inherit elemType; };
     uniq = elemType: mkType "uniq" { inherit elemType; };
@@ -60,9 +61,13 @@ let
       modules = toList modules;
       shorthandOnlyDefinesConfig = true;
     };
+    # specialArgs stay in Nix (often `lib` itself): the driver passes them to the Nix modules it applies.
     submoduleWith =
       { modules, specialArgs ? { }, shorthandOnlyDefinesConfig ? false, description ? null, ... }:
-      mkType "submodule" { inherit modules specialArgs shorthandOnlyDefinesConfig description; };
+      mkType "submodule" {
+        inherit modules shorthandOnlyDefinesConfig description;
+        specialArgs = builtins.mapAttrs (_: value: { _type = "nixus-opaque"; inherit value; }) specialArgs;
+      };
     deferredModule = mkType "deferredModule" { staticModules = [ ]; };
     deferredModuleWith = { staticModules ? [ ] }: mkType "deferredModule" { inherit staticModules; };
     nixValue = mkType "nixValue" { };
@@ -92,7 +97,7 @@ let
     mkAliasOptionModule = from: to: prop "nixus-rename" { kind = "alias"; inherit from to; };
     mkRemovedOptionModule = option: instructions:
       prop "nixus-rename" { kind = "removed"; inherit option instructions; };
-    evalModules = _: throw "nixus: lib.evalModules is not available inside a fleet.nix";
+    evalModules = _: throw "nixus: lib.evalModules is not available to fleet.nix modules";
   };
 in
 lib
