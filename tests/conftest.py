@@ -22,6 +22,16 @@ def nixpkgs_lib() -> Path:
     return Path(value)
 
 
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A copy of the example fleet, so its lock file and state land in the test's directory."""
+    target = tmp_path / "examples"
+    target.mkdir()
+    for name in ("fleet.py", "fleet.nix"):
+        shutil.copy(EXAMPLES / name, target / name)
+    return target
+
+
 @dataclass
 class Result:
     code: int

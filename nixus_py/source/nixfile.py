@@ -30,9 +30,9 @@ from ..evaluate.errors import EvalCycle, EvalError, SourceError, show_option
 from ..evaluate.location import Loc, LocatedDict
 from ..evaluate.modules import Evaluation, ModuleRef
 from ..evaluate.options import MISSING, OptionDecl
-from ..evaluate.properties import If, Lazy, Merge, Order, Override, force
+from ..evaluate.properties import If, Lazy, Merge, Order, Override, Property, force
 from ..evaluate.renames import mkAliasOptionModule, mkRemovedOptionModule, mkRenamedOptionModule
-from ..evaluate.submodule import DeferredModuleType, Submodule
+from ..evaluate.submodule import DeferredModule, DeferredModuleType, Submodule
 from ..nixlang import NixPath, NixValue
 
 DRIVER = Path(__file__).parent / "nix" / "driver.nix"
@@ -255,12 +255,18 @@ def _decode_plain(v: dict, file: Loc) -> Any:
 
 
 def _decode_module(v: dict, file: Loc) -> Any:
+    """A module file or applied module function: the module itself with its file and key, as
+    nixpkgs loads it (wrapping it in one more `imports` would change the merge order)."""
     f = Loc(v["file"])
     inner = decode(v["value"], f)
-    out: dict[str, Any] = {"_file": f, "imports": [inner]}
+    extra: dict[str, Any] = {"_file": f}
     if v.get("key"):
-        out["key"] = str(Path(v["key"]).resolve())  # as the evaluator keys module files
-    return out
+        extra["key"] = str(Path(v["key"]).resolve())  # as the evaluator keys module files
+    if isinstance(inner, LocatedDict):
+        out = LocatedDict({**extra, **inner})
+        out.line, out.lines = inner.line, inner.lines
+        return out
+    return {**extra, "imports": [inner]}
 
 
 def _pending_in(values: Any) -> _PendingValue | None:
@@ -416,7 +422,28 @@ def encode_known(value: Any, path: tuple = (), pending: list | None = None, *,
             if k != "_module" or with_module:
                 out[k] = encode_known(_Get(value, k), path + (k,), pending)[0]
         return out, pending
+    if isinstance(value, DeferredModule):
+        # Not passed back to Nix, but a part that waits for config (say, a NixOS setting computed
+        # from another node) must still get its round.
+        pending += [path + (str(d.file),) for d in value.definitions if _waits(d.value)]
     return _UNREPRESENTABLE, pending
+
+
+def _waits(value: Any) -> bool:
+    """Whether some part of a value (a module, say) is pending on a later round."""
+    try:
+        value = force(value)
+    except Pending:
+        return True
+    except EvalError:
+        return False
+    if isinstance(value, Property):
+        return any(_waits(getattr(value, f)) for f in value.__dataclass_fields__)
+    if isinstance(value, Mapping) and not isinstance(value, NixValue):
+        return any(_waits(x) for x in value.values())
+    if isinstance(value, list):
+        return any(_waits(x) for x in value)
+    return False
 
 
 class _Get(Lazy):

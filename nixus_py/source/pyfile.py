@@ -92,9 +92,11 @@ def _user_line(e: BaseException, filename: str) -> int | None:
 def load_python_module(path: Path) -> Any:
     """A `.py` module file: its `module` (one module) or `modules` (a list of modules)."""
     ns = exec_python(path)
+    # As nixpkgs loads a module file: the module itself, not one more level of imports (that
+    # level would change where its definitions land in the merge order).
     if "module" in ns:
-        return {"_file": str(path), "imports": [ns["module"]]}
+        return ns["module"]
     if "modules" in ns:
-        return {"_file": str(path), "imports": list(ns["modules"])}
+        return {"imports": list(ns["modules"])}
     raise SourceError(f"{path}: a nixus module file must define `module` (one module) or `modules` "
                       f"(a list of modules)", files=[str(path)])
