@@ -16,7 +16,7 @@ import re
 import weakref
 from typing import Any
 
-from nixus_py.evaluate import EvalError, lazy, mkOption, types
+from nixus_py.evaluate import EvalError, lazy, mkDefault, mkOption, types
 from nixus_py.evaluate.errors import show_option
 from nixus_py.fleet.provenance import defined_at
 from nixus_py.nixlang import Annotated
@@ -123,7 +123,8 @@ def node_configuration(name: str, node: Any, fleet: Any, options: Any) -> dict:
         for i, host_key in enumerate(nodes[target]["hostKeys"]):
             entry = {"hostNames": names, "publicKey": host_key}
             known[target if i == 0 else f"{target}-{i + 1}"] = Annotated(entry, f"nodes.{target}.hostKeys, for {why}")
-    config: dict[str, Any] = {}
+    # nixus deploys over ssh: sshd runs unless the node's configuration says otherwise.
+    config: dict[str, Any] = {"services": {"openssh": {"enable": Annotated(mkDefault(True), "nixus deploys over ssh")}}}
     if users:
         config["users"] = {"users": {u: {"openssh": {"authorizedKeys": {"keys": k}}} for u, k in users.items()}}
     if known:

@@ -46,17 +46,13 @@ def run_nixus(*args: str, cwd: Path | None = None) -> Result:
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-NIXOS_STUB = Path(__file__).resolve().parent / "nixos_stub.nix"
-
-
 def eval_rendered(module: Path, attr: str = "") -> object:
-    """A rendered node module evaluated by the real nixpkgs module system (with NixOS's option
-    declarations from nixos_stub.nix): `config.<attr>` as JSON data."""
+    """A rendered node module evaluated by the real nixpkgs module system with the testbed OS's
+    declarations of the NixOS options: `config.<attr>` as JSON data."""
     import json
-    lib = nixpkgs_lib()
-    expr = (f"let lib = import {lib}; ev = lib.evalModules {{ modules = [ {NIXOS_STUB} {module} ]; "
-            f"specialArgs.pkgs = {{ nginxMainline = \"nginx-mainline\"; }}; }}; in ev.config"
-            + (f".{attr}" if attr else ""))
+    from nixus_py.testbed.hosts import TESTBED_OS
+    expr = (f"let ev = import {TESTBED_OS}/lib/eval-config.nix {{ lib = import {nixpkgs_lib()}; "
+            f"system = \"x86_64-linux\"; modules = [ {module} ]; }}; in ev.config" + (f".{attr}" if attr else ""))
     proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "-E", expr],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -87,6 +87,28 @@ class State:
         with self.db:
             self.db.execute("UPDATE deploys SET finished = ? WHERE id = ?", (time.time(), deploy_id))
 
+    def history(self, nodes: list[str] | None = None, limit: int = 50) -> list[dict]:
+        """Deploys, newest first, each with its per-host records (for the given nodes)."""
+        deploys = self.db.execute("SELECT * FROM deploys ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        out = []
+        for d in deploys:
+            rows = self.db.execute("SELECT node, outcome, old_path, new_path, started, finished FROM host_deploys "
+                                   "WHERE deploy_id = ? ORDER BY node", (d["id"],)).fetchall()
+            hosts = [dict(r) for r in rows if nodes is None or r["node"] in nodes]
+            if hosts:
+                out.append({**dict(d), "hosts": hosts})
+        return out
+
+    def last_record(self, node: str) -> HostRecord | None:
+        """The newest record of `node`, whatever its outcome."""
+        row = self.db.execute("SELECT * FROM host_deploys WHERE node = ? ORDER BY id DESC LIMIT 1", (node,)).fetchone()
+        return None if row is None else HostRecord(**{k: row[k] for k in HostRecord.model_fields})
+
+    def last_deployed_path(self, node: str) -> str | None:
+        """The system `node` should run according to the records."""
+        rec = self.last_deployed(node)
+        return rec.new_path if rec else None
+
     def last_deployed(self, node: str) -> HostRecord | None:
         """The newest record after which `node` runs what was recorded."""
         row = self.db.execute(

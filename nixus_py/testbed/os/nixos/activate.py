@@ -376,9 +376,8 @@ def activate(action: str) -> int:
         step()
     if action == "dry-activate":
         return 0
-    RUN.mkdir(parents=True, exist_ok=True)
-    current = RUN / "current-system"
-    tmp = RUN / ".current-system.tmp"
+    current = Path("/run/current-system")
+    tmp = Path("/run/.current-system.tmp")
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(SYSTEM)
     os.replace(tmp, current)

@@ -1,0 +1,1 @@
+"""Deploying: copy each node's closure over ssh and switch it with confirm-or-rollback."""

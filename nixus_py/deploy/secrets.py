@@ -1,0 +1,69 @@
+"""Secret files: read locally, sent over sftp to a per-generation directory on the host, and
+installed by the switcher with that generation, so a rollback restores its secrets too.
+
+Contents never go into the store, the rendered Nix, a command line or a log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..evaluate.errors import NixusError
+from ..fleet.lock import key_file
+from .transport import Connection
+
+REMOTE_DIR = "/nix/var/nixus/secrets"
+
+
+@dataclass(frozen=True)
+class Secret:
+    name: str
+    content: bytes
+    path: str
+    user: str
+    group: str
+    mode: str
+
+
+def node_secrets(name: str, node: Any, state_dir: Path, fleet_dir: Path) -> list[Secret]:
+    """The node's `secrets`, with their content read from local files or nixus's generated keys."""
+    out = []
+    for sname in sorted(node["secrets"]):
+        s = node["secrets"][sname]
+        if s["generatedKey"] is not None:
+            source = key_file(state_dir, s["generatedKey"])
+        elif s["source"] is not None:
+            source = (fleet_dir / s["source"]).resolve()
+        else:
+            raise NixusError(f"nodes.{name}.secrets.{sname}: set `source` (a local file) or `generatedKey`")
+        try:
+            content = source.read_bytes()
+        except OSError as e:
+            raise NixusError(f"nodes.{name}.secrets.{sname}: cannot read {source}: {e.strerror}") from None
+        if "\t" in sname or "/" in sname or "\n" in s["path"] or "\t" in s["path"]:
+            raise NixusError(f"nodes.{name}.secrets.{sname}: names and paths may not contain tabs, newlines or /")
+        out.append(Secret(sname, content, s["path"], s["user"], s["group"], s["mode"]))
+    return out
+
+
+def fingerprint(secrets: list[Secret]) -> str:
+    """Changes when any secret's content or placement does (the content itself is not revealed)."""
+    h = hashlib.sha256()
+    for s in secrets:
+        h.update(f"{s.name}\t{s.path}\t{s.user}\t{s.group}\t{s.mode}\t".encode())
+        h.update(hashlib.sha256(s.content).digest())
+    return h.hexdigest()
+
+
+async def stage(conn: Connection, system: str, secrets: list[Secret]) -> None:
+    """Put the secrets of `system` into its own directory on the host (not yet installed)."""
+    directory = f"{REMOTE_DIR}/{Path(system).name}"
+    await conn.run(f"mkdir -p -m 700 {REMOTE_DIR} {directory}", timeout=30)
+    for s in secrets:
+        await conn.write_file(f"{directory}/{s.name}", s.content, 0o400)
+    manifest = "".join(f"{s.name}\t{s.path}\t{s.user}\t{s.group}\t{s.mode}\n" for s in secrets)
+    await conn.write_file(f"{directory}/manifest", manifest.encode(), 0o400)
+    await conn.write_file(f"{directory}/fingerprint", fingerprint(secrets).encode(), 0o400)

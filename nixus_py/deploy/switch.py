@@ -1,0 +1,113 @@
+"""The deployer's side of switch-then-confirm: start the host's switcher, watch its state, and
+confirm over a new ssh connection; the host rolls itself back when no confirmation comes."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .transport import Connection, HostError, Target
+
+SWITCHER = Path(__file__).with_name("switcher.sh")
+REMOTE_SWITCHER = "/run/nixus/switcher.sh"
+POLL = 0.2
+
+
+@dataclass
+class SwitchOutcome:
+    """How a switch ended on the host, in the host's own words."""
+
+    state: str  # committed | rolled-back: <why> | failed: <why> | done: ...
+    old: str | None
+    log: str
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "committed" or self.state.startswith("done")
+
+
+async def start_switch(conn: Connection, deploy_id: str, system: str, goal: str, switch_timeout: int,
+                       success_timeout: int) -> str:
+    """Upload the switcher and start it detached (setsid) so it outlives this connection."""
+    await conn.run("mkdir -p -m 700 /run/nixus", timeout=30)
+    await conn.write_file(REMOTE_SWITCHER, SWITCHER.read_bytes(), 0o700)
+    args = " ".join(shlex.quote(str(a)) for a in (deploy_id, system, goal, switch_timeout, success_timeout))
+    await conn.run(f"setsid -f /bin/sh {REMOTE_SWITCHER} {args} </dev/null >/dev/null 2>&1", timeout=30)
+    return f"/run/nixus/deploys/{deploy_id}"
+
+
+async def read_state(conn: Connection, directory: str) -> str:
+    r = await conn.run(f"cat {directory}/state 2>/dev/null || true", timeout=30)
+    return r.stdout.strip()
+
+
+async def wait_for(conn: Connection, directory: str, done: Callable[[str], bool], timeout: float) -> str:
+    """Poll the host's switch state until `done(state)` or the time is up (then the last state)."""
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        state = await read_state(conn, directory)
+        if done(state):
+            return state
+        await asyncio.sleep(POLL)
+    return state
+
+
+def _final(state: str) -> bool:
+    return state == "committed" or state.startswith(("rolled-back", "failed", "done"))
+
+
+async def confirm(target: Target, directory: str) -> Connection | None:
+    """Prove the host still lets us in: a NEW connection (never a reused one) creates the
+    confirmation file. None when we cannot get in; the host then rolls back by itself."""
+    try:
+        fresh = await Connection.open(target)
+    except HostError:
+        return None
+    try:
+        await fresh.run(f"touch {directory}/confirmed", timeout=10)
+    except HostError:
+        await fresh.close()
+        return None
+    return fresh
+
+
+async def switch(conn: Connection, deploy_id: str, system: str, goal: str, switch_timeout: int,
+                 success_timeout: int, on_phase: Callable[[str], None]) -> SwitchOutcome:
+    """Activate `system` on the host with the goal's semantics; returns the host's final record."""
+    directory = await start_switch(conn, deploy_id, system, goal, switch_timeout, success_timeout)
+    on_phase("activating")
+    state = await wait_for(conn, directory, lambda s: s == "activated" or _final(s), switch_timeout + 30)
+    watcher = conn
+    if state == "activated":
+        on_phase("confirming")
+        fresh = await confirm(conn.target, directory)
+        watcher = fresh or conn
+        # Without confirmation the host rolls back after success_timeout; wait for its verdict.
+        state = await _wait_final(watcher, conn.target, directory, success_timeout + switch_timeout + 30)
+        if fresh is not None:
+            await fresh.close()
+    elif not _final(state):
+        state = await _wait_final(conn, conn.target, directory, success_timeout + switch_timeout + 30)
+    old = await conn.run(f"cat {directory}/old 2>/dev/null || true", timeout=30, check=False)
+    log = await conn.run(f"cat {directory}/activation.log 2>/dev/null || true", timeout=30, check=False)
+    return SwitchOutcome(state or "failed: the switcher left no state", old.stdout.strip() or None, log.stdout)
+
+
+async def _wait_final(conn: Connection, target: Target, directory: str, timeout: float) -> str:
+    """Wait for the final state; when our connection dies (sshd changed), reconnect and go on."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return await wait_for(conn, directory, _final, deadline - time.monotonic())
+        except HostError:
+            await asyncio.sleep(1)
+            try:
+                conn = await Connection.open(target)
+            except HostError:
+                continue
+    return await read_state(conn, directory)

@@ -1,0 +1,105 @@
+#!/bin/sh
+# nixus's switcher: runs on the host, detached from the ssh session that started it, so a
+# deployer that dies or a connection that drops cannot leave the host half-switched.
+#
+#   switcher.sh ID NEW GOAL SWITCH_TIMEOUT SUCCESS_TIMEOUT
+#
+# It takes the host's deploy lock (recovering it when its holder is gone), installs the secrets
+# of NEW, activates it, and for `switch`/`test` waits SUCCESS_TIMEOUT seconds for the deployer
+# to confirm over a new ssh connection (by creating $dir/confirmed). Without confirmation, or
+# when activation fails, it switches back to the previous system and its secrets. Every step
+# is written to $dir/state, which the deployer reads.
+set -u
+id=$1 new=$2 goal=$3 switch_timeout=$4 success_timeout=$5
+base=/run/nixus
+dir=$base/deploys/$id
+lock=$base/lock
+profile=/nix/var/nix/profiles/system
+secrets=/nix/var/nixus/secrets
+mkdir -p "$dir"
+umask 077
+
+state() {
+  printf '%s\n' "$1" > "$dir/state.tmp" && mv "$dir/state.tmp" "$dir/state"
+  printf '%s %s\n' "$(date +%s)" "$1" >> "$dir/log"
+}
+
+# The lock is a directory (mkdir is atomic); a holder that no longer runs left it stale.
+while ! mkdir "$lock" 2>/dev/null; do
+  holder=$(cat "$lock/pid" 2>/dev/null || true)
+  if [ -n "$holder" ] && kill -0 "$holder" 2>/dev/null; then
+    state "failed: another deploy ($(cat "$lock/id" 2>/dev/null)) is switching this host"
+    exit 1
+  fi
+  rm -rf "$lock"
+done
+echo $$ > "$lock/pid"
+echo "$id" > "$lock/id"
+trap 'rm -rf "$lock"' EXIT
+trap '' HUP
+
+old=$(readlink -e /run/current-system 2>/dev/null || true)
+[ -n "$old" ] || old=$(readlink -e "$profile" 2>/dev/null || true)
+echo "$old" > "$dir/old"
+
+# Install the secrets that belong to a system: each file of its secrets directory goes to its
+# path with its owner and mode, written next to it and renamed into place.
+install_secrets() {
+  m="$secrets/$(basename "$1")/manifest"
+  [ -f "$m" ] || return 0
+  while IFS='	' read -r name path owner group mode; do
+    mkdir -p "$(dirname "$path")"
+    cp "$secrets/$(basename "$1")/$name" "$path.nixus-tmp" &&
+      chown "$owner:$group" "$path.nixus-tmp" && chmod "$mode" "$path.nixus-tmp" &&
+      mv "$path.nixus-tmp" "$path" || return 1
+  done < "$m"
+}
+
+activate() {
+  timeout "$switch_timeout" "$1/bin/switch-to-configuration" "$2" >> "$dir/activation.log" 2>&1
+}
+
+rollback() {
+  state "rolling-back: $1"
+  if [ -n "$old" ] && [ "$old" != "$new" ]; then
+    install_secrets "$old"
+    activate "$old" test || { state "failed: rollback to $old did not activate cleanly ($1)"; exit 1; }
+  fi
+  state "rolled-back: $1"
+  exit 0
+}
+
+case "$goal" in
+  dry-activate)
+    activate "$new" dry-activate; code=$?
+    state "done: dry-activate exited $code"
+    exit 0 ;;
+  boot)
+    nix-env -p "$profile" --set "$new" >> "$dir/activation.log" 2>&1 || { state "failed: cannot set the system profile"; exit 1; }
+    activate "$new" boot || { state "failed: switch-to-configuration boot exited $?"; exit 1; }
+    state "committed"
+    exit 0 ;;
+esac
+
+state "activating"
+install_secrets "$new" || rollback "cannot install the secrets"
+activate "$new" test
+code=$?
+[ "$code" -eq 0 ] || rollback "activation failed (switch-to-configuration test exited $code)"
+state "activated"
+
+# Wait for the deployer to prove it can still get in, over a connection opened after the switch.
+waited=0
+while [ ! -e "$dir/confirmed" ]; do
+  if [ "$waited" -ge $((success_timeout * 5)) ]; then
+    rollback "no confirmation within ${success_timeout}s"
+  fi
+  sleep 0.2
+  waited=$((waited + 1))
+done
+
+if [ "$goal" = switch ]; then
+  nix-env -p "$profile" --set "$new" >> "$dir/activation.log" 2>&1 || rollback "cannot set the system profile"
+  activate "$new" boot || rollback "switch-to-configuration boot failed"
+fi
+state "committed"
