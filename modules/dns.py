@@ -12,12 +12,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-import weakref
 from typing import Any
 
-from nixus_py.evaluate import EvalError, lazy, mkOption, types
-from nixus_py.evaluate.errors import show_option
-from nixus_py.fleet.provenance import defined_at
+from nixus_py.evaluate import lazy, mkOption, types
+from nixus_py.fleet.provenance import Fact, per_evaluation
 from nixus_py.nixlang import Annotated
 
 RECORD_TYPES = ["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "CAA"]
@@ -70,7 +68,9 @@ class _Zone:
     """One zone: its records checked, its data and serial, and what each server needs."""
 
     def __init__(self, name: str, zone: Any, records: dict[str, list], fleet: Any, options: Any):
-        self.name, self.fqdn, self.fleet, self.options = name, _fqdn(name), fleet, options
+        self.name, self.fqdn, self.fleet = name, _fqdn(name), fleet
+        self.zones = Fact(options["dns"]["zones"], ("dns", "zones"))
+        self.records_fact = Fact(options["dns"]["records"], ("dns", "records"))
         nodes = fleet["nodes"]
         self.primary, self.secondaries = zone["primary"], list(zone["secondaries"])
         self.ttl = zone["ttl"]
@@ -95,13 +95,8 @@ class _Zone:
         self.data = (f"$ORIGIN {self.fqdn}\n$TTL {self.ttl}\n@ IN SOA {self.soa.format(serial=self.serial)}\n"
                      + body)
 
-    def fail(self, path: tuple, message: str, base: tuple = ("dns", "zones")) -> None:
-        full = base + ((self.name,) if base == ("dns", "zones") else ()) + path
-        option = self.options["dns"]["zones" if base == ("dns", "zones") else "records"]
-        rel = ((self.name,) if base == ("dns", "zones") else ()) + path
-        where = defined_at(option, rel) or defined_at(option, rel[:1])
-        shown = ", ".join(str(x) for x in where) or "unknown location"
-        raise EvalError(f"`{show_option(full)}' {message}; defined at {shown}", full, [str(x) for x in where])
+    def fail(self, path: tuple, message: str) -> None:
+        raise self.zones.error((self.name,) + path, message)
 
     def _address_of(self, node: str, source: str) -> str:
         if source == "host":
@@ -141,8 +136,8 @@ class _Zone:
         for name, recs in self.records.items():
             kinds = {r["type"] for r in recs}
             if "CNAME" in kinds and len(recs) > 1:
-                self.fail((name,), "has a CNAME record beside other records (a CNAME must stand alone)",
-                          base=("dns", "records"))
+                raise self.records_fact.error((name,), "has a CNAME record beside other records "
+                                                       "(a CNAME must stand alone)")
 
     def _body(self) -> str:
         lines = [f"@ IN NS {ns}" for ns in self.ns_names]
@@ -211,16 +206,13 @@ class _Dns:
     def __init__(self, fleet: Any, options: Any):
         zones, records = fleet["dns"]["zones"], fleet["dns"]["records"]
         by_zone: dict[str, dict[str, list]] = {_fqdn(z): {} for z in zones}
+        fact = Fact(options["dns"]["records"], ("dns", "records"))
         for name in sorted(records):
             fqdn = _fqdn(name)
             zone = max((z for z in by_zone if fqdn == z or fqdn.endswith("." + z)), key=len, default=None)
 
             def fail(message: str, name: str = name) -> None:
-                where = defined_at(options["dns"]["records"], (name,))
-                shown = ", ".join(str(x) for x in where) or "unknown location"
-                path = ("dns", "records", name)
-                raise EvalError(f"`{show_option(path)}' {message}; defined at {shown}", path,
-                                [str(x) for x in where])
+                raise fact.error((name,), message)
 
             if zone is None:
                 fail(f"is in no declared zone (zones: {', '.join(sorted(by_zone)) or 'none'})")
@@ -228,14 +220,7 @@ class _Dns:
         self.zones = {z: _Zone(z, zones[z], by_zone[_fqdn(z)], fleet, options) for z in sorted(zones)}
 
 
-_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def dns(fleet: Any, options: Any) -> _Dns:
-    ev = fleet.evaluation
-    if ev not in _cache:
-        _cache[ev] = _Dns(fleet, options)
-    return _cache[ev]
+dns = per_evaluation(_Dns)
 
 
 def module(config: Any, options: Any, **_: Any) -> dict:

@@ -13,12 +13,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import weakref
 from typing import Any
 
-from nixus_py.evaluate import EvalError, lazy, mkDefault, mkOption, types
-from nixus_py.evaluate.errors import show_option
-from nixus_py.fleet.provenance import defined_at
+from nixus_py.evaluate import lazy, mkDefault, mkOption, types
+from nixus_py.fleet.provenance import Fact, per_evaluation
 from nixus_py.nixlang import Annotated
 
 _KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
@@ -66,47 +64,32 @@ class _Grants:
 
     def __init__(self, fleet: Any, options: Any):
         nodes, access = fleet["nodes"], fleet["ssh"]["access"]
+        self.fact = Fact(options["ssh"]["access"], ("ssh", "access"))
         self.authorized: dict[str, dict[str, list[Annotated]]] = {}  # target -> user -> keys
         self.known: dict[str, dict[str, str]] = {}  # source -> target -> why
         for source in access:
-            self._require_node(nodes, options, (source,), source)
+            self._require_node(nodes, (source,), source)
             for kname, key in access[source]["keys"].items():
                 for target, users in key["hasAccessTo"].items():
                     path = (source, "keys", kname, "hasAccessTo", target)
-                    self._require_node(nodes, options, path, target)
+                    self._require_node(nodes, path, target)
                     for user, allowed in users.items():
                         if allowed:
-                            why = _why(options, path + (user,))
+                            why = self.fact.why(path + (user,))
                             self.authorized.setdefault(target, {}).setdefault(user, []).append(
                                 Annotated(key["publicKey"], why))
                             self.known.setdefault(source, {}).setdefault(target, why)
 
-    @staticmethod
-    def _require_node(nodes: Any, options: Any, path: tuple, name: str) -> None:
-        where = ", ".join(str(x) for x in defined_at(options["ssh"]["access"], path)) or "unknown location"
-        loc = ("ssh", "access") + path
+    def _require_node(self, nodes: Any, path: tuple, name: str) -> None:
         if name not in nodes:
-            raise EvalError(f"`{show_option(loc)}' names the node `{name}', but there is no such node "
-                            f"(nodes: {', '.join(sorted(nodes)) or 'none'}); defined at {where}", loc, [where])
+            raise self.fact.error(path, f"names the node `{name}', but there is no such node "
+                                        f"(nodes: {', '.join(sorted(nodes)) or 'none'})")
         if not nodes[name]["enable"]:
-            raise EvalError(f"`{show_option(loc)}' grants access to the node `{name}', which is disabled "
-                            f"(nodes.{name}.enable = false); defined at {where}", loc, [where])
+            raise self.fact.error(path, f"grants access to the node `{name}', which is disabled "
+                                        f"(nodes.{name}.enable = false)")
 
 
-def _why(options: Any, path: tuple) -> str:
-    """`ssh.access.a.keys.k.hasAccessTo.b.root (fleet.py:14)`: the fact and where it was written."""
-    where = ", ".join(str(x) for x in defined_at(options["ssh"]["access"], path))
-    return f"{show_option(('ssh', 'access') + path)} ({where})" if where else show_option(("ssh", "access") + path)
-
-
-_grants: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def grants(fleet: Any, options: Any) -> _Grants:
-    ev = fleet.evaluation
-    if ev not in _grants:
-        _grants[ev] = _Grants(fleet, options)
-    return _grants[ev]
+grants = per_evaluation(_Grants)
 
 
 def node_configuration(name: str, node: Any, fleet: Any, options: Any) -> dict:

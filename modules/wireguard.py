@@ -10,12 +10,10 @@ reaches the host as a secret file, the public half goes into the lock.
 from __future__ import annotations
 
 import ipaddress
-import weakref
 from typing import Any
 
-from nixus_py.evaluate import EvalError, lazy, mkOption, types
-from nixus_py.evaluate.errors import show_option
-from nixus_py.fleet.provenance import defined_at
+from nixus_py.evaluate import lazy, mkOption, types
+from nixus_py.fleet.provenance import Fact, per_evaluation
 from nixus_py.nixlang import Annotated
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -96,7 +94,8 @@ class _Network:
     """One network, checked against the fleet, with every member's address and key resolved."""
 
     def __init__(self, name: str, net: Any, fleet: Any, options: Any):
-        self.name, self.fleet, self.options = name, fleet, options
+        self.name, self.fleet = name, fleet
+        self.fact = Fact(options["vpn"]["networks"], ("vpn", "networks"))
         self.subnet: IPNetwork = ipaddress.ip_network(net["subnet"])
         self.port, self.interface = net["port"], net["interface"]
         self.topology, self.server, self.gateway = net["topology"], net["server"], net["gateway"]
@@ -127,16 +126,10 @@ class _Network:
         self._check_endpoints()
 
     def why(self, path: tuple) -> str:
-        full = ("vpn", "networks", self.name) + path
-        where = ", ".join(str(x) for x in defined_at(self.options["vpn"]["networks"], (self.name,) + path))
-        return f"{show_option(full)} ({where})" if where else show_option(full)
+        return self.fact.why((self.name,) + path)
 
     def fail(self, path: tuple, message: str) -> None:
-        full = ("vpn", "networks", self.name) + path
-        where = defined_at(self.options["vpn"]["networks"], (self.name,) + path) or \
-            defined_at(self.options["vpn"]["networks"], (self.name,))
-        shown = ", ".join(str(x) for x in where) or "unknown location"
-        raise EvalError(f"`{show_option(full)}' {message}; defined at {shown}", full, [str(x) for x in where])
+        raise self.fact.error((self.name,) + path, message)
 
     def _addresses(self, members: Any, pinned: dict) -> dict[str, IPAddress]:
         """Explicit addresses, then addresses pinned in the lock, then the lowest free ones."""
@@ -226,14 +219,7 @@ class _Vpn:
                     b.fail(("subnet",), f"is {b.subnet}, which overlaps {a.subnet} of network `{a.name}'")
 
 
-_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def vpn(fleet: Any, options: Any) -> _Vpn:
-    ev = fleet.evaluation
-    if ev not in _cache:
-        _cache[ev] = _Vpn(fleet, options)
-    return _cache[ev]
+vpn = per_evaluation(_Vpn)
 
 
 def _merge_configs(configs: list[dict]) -> dict:
