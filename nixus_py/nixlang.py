@@ -70,8 +70,13 @@ class Annotated:
     note: str
 
 
+_NEEDS_ESCAPE = re.compile(r'[\\"$\n\r\t]')
+
+
 def quote_string(s: str) -> str:
     """A double-quoted Nix string literal meaning exactly `s` (escapes `\\`, `"`, `${`, control chars)."""
+    if not _NEEDS_ESCAPE.search(s):  # most strings: nothing to escape
+        return f'"{s}"'
     out = ['"']
     i = 0
     while i < len(s):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .evaluate.properties import force
+from .evaluate.properties import Property, force
 from .evaluate.submodule import DeferredModule
 from .nixlang import Annotated, NixValue
 
@@ -15,6 +15,9 @@ def to_data(value: Any) -> Any:
     value = force(value)
     if isinstance(value, Annotated):
         return to_data(value.value)
+    if isinstance(value, Property):  # as Nix shows mkIf/mkMerge/mkOverride/mkOrder values
+        return {"_type": type(value).__name__.lower(),
+                **{f: to_data(getattr(value, f)) for f in value.__dataclass_fields__}}
     if isinstance(value, NixValue):
         return {"__nix": value.nix()}
     if isinstance(value, DeferredModule):

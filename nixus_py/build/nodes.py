@@ -70,8 +70,9 @@ def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 
             b.error = str(e)
         builds.append(b)
     todo = [b for b in builds if b.error is None]
+    valid = _valid([cache[b.cache_key] for b in todo if b.cache_key and b.cache_key in cache])
     for b in todo:
-        if b.cache_key and cache.get(b.cache_key) and _valid(cache[b.cache_key]):
+        if b.cache_key and cache.get(b.cache_key) in valid:
             b.drv, b.cached = cache[b.cache_key], True
     _instantiate([b for b in todo if b.drv is None], build_dir, progress, jobs)
     _realise([b for b in todo if b.drv is not None], progress, jobs)
@@ -118,8 +119,13 @@ def _immutable_identity(nixpkgs: str) -> str | None:
     return None
 
 
-def _valid(path: str) -> bool:
-    return subprocess.run(["nix-store", "--check-validity", path], capture_output=True).returncode == 0
+def _valid(paths: list[str]) -> set[str]:
+    """Which of the paths are valid in the local store (one Nix call for all)."""
+    if not paths:
+        return set()
+    proc = subprocess.run(["nix-store", "--check-validity", "--print-invalid", *paths], capture_output=True,
+                          text=True)
+    return set(paths) - set(proc.stdout.split())
 
 
 def _instantiate(builds: list[NodeBuild], build_dir: Path, progress: Progress, jobs: int) -> None:
