@@ -24,23 +24,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import shlex
-import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from common import HERE, RESULTS, ROOT, Tools, find_tools, machine, markdown_table, record, run
+
 CORE_NIX = HERE / "eval_scale_core.nix"
-RESULTS = HERE / "RESULTS.md"
 SECTION = "## eval_scale"
 
 # Targets for the largest fleet (1000 nodes by default).
@@ -260,34 +254,6 @@ def write_fleet(base: Path, n: int) -> FleetFiles:
 
 # --- running and timing -----------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Tools:
-    """What the timed commands run: this checkout's nixus and the nixpkgs lib both sides use."""
-
-    nixus: str
-    nixpkgs_lib: Path
-
-    def env(self) -> dict[str, str]:
-        """The environment of the timed commands: nixus reads fleet.nix with this nixpkgs lib."""
-        return {**os.environ, "NIXUS_NIXPKGS_LIB": str(self.nixpkgs_lib)}
-
-
-def find_tools() -> Tools:
-    """This checkout's `nixus` (its venv first) and the nixpkgs lib, as scripts/env finds them."""
-    venv = ROOT / ".venv" / "bin" / "nixus"
-    nixus = str(venv) if venv.exists() else shutil.which("nixus")
-    if nixus is None:
-        sys.exit("eval_scale: `nixus` not found: create the venv (./scripts/demo) or put nixus on PATH")
-    if shutil.which("nix-instantiate") is None:
-        sys.exit("eval_scale: nix-instantiate not found: install Nix (./scripts/demo does)")
-    lib = os.environ.get("NIXUS_NIXPKGS_LIB")
-    candidates = [Path(lib)] if lib else [ROOT.parent / "shared" / "nixpkgs-lib" / "lib"]
-    for c in candidates:
-        if (c / "default.nix").exists():
-            return Tools(nixus, c.resolve())
-    sys.exit("eval_scale: nixpkgs lib not found: set NIXUS_NIXPKGS_LIB to nixpkgs' lib directory")
-
-
 def commands(files: FleetFiles, tools: Tools) -> dict[str, list[str]]:
     """The three timed commands: nixus on fleet.py, nixus on fleet.nix, nixpkgs lib on fleet.nix."""
     return {
@@ -296,16 +262,6 @@ def commands(files: FleetFiles, tools: Tools) -> dict[str, list[str]]:
         "lib": ["nix-instantiate", "--eval", "--strict", "--json", str(files.nixpkgs),
                 "--argstr", "libPath", str(tools.nixpkgs_lib), "--argstr", "corePath", str(CORE_NIX)],
     }
-
-
-def run(cmd: list[str], tools: Tools, cwd: Path) -> tuple[float, str]:
-    """Wall-clock seconds of one run of cmd, and its stdout (a failure stops the benchmark)."""
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=tools.env(), cwd=cwd)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"eval_scale: {shlex.join(cmd)} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
-    return seconds, proc.stdout
 
 
 def timed_runs(cmd: list[str], repeat: int, tools: Tools, cwd: Path) -> tuple[list[float], str]:
@@ -400,10 +356,7 @@ def table(rows: list[Row]) -> str:
         a, b = rows[-2], rows[-1]
         lines.append([f"growth {a.size}→{b.size}"] + [f"{b.seconds[k] / a.seconds[k]:.1f}x" for k in LABELS]
                      + [""] * (len(head) - 1 - len(LABELS)))
-    widths = [max(len(line[c]) for line in lines) for c in range(len(head))]
-    out = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths)) + " |" for line in lines]
-    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(out)
+    return markdown_table(lines)
 
 
 def verdicts(rows: list[Row]) -> list[str]:
@@ -432,19 +385,6 @@ def first_runs(row: Row) -> str:
     return f"First (cold) runs at {row.size} nodes: {shown}."
 
 
-def machine() -> str:
-    """What the numbers were measured on, including whether nixus had uncommitted changes."""
-    nix = subprocess.run(["nix-instantiate", "--version"], capture_output=True, text=True).stdout.strip()
-    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "nixus_py"],
-                           capture_output=True, text=True).stdout.strip()
-    rev = git.stdout.strip() or "unknown"
-    state = " with uncommitted changes in nixus_py/" if dirty else ""
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()} CPUs (load average {load} at the end), {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, {nix}; nixus at {rev}{state}")
-
-
 def report(rows: list[Row], extra: list[str], repeat: int, command: str) -> str:
     """The `## eval_scale` section: how it was run, the table and the targets."""
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -467,18 +407,6 @@ def report(rows: list[Row], extra: list[str], repeat: int, command: str) -> str:
     ])
 
 
-def record(section: str) -> None:
-    """Write or replace this benchmark's section of RESULTS.md, keeping the other sections."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section.rstrip("\n") + "\n" + (text[end:] if end >= 0 else "")
-    RESULTS.write_text(text.rstrip("\n") + "\n")
-
-
 def main() -> None:
     """Generate, time, check, print and record; no arguments needed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -490,7 +418,7 @@ def main() -> None:
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     if not sizes or min(sizes) < 2:
         parser.error("--sizes: at least one size, each at least 2 nodes")
-    tools = find_tools()
+    tools = find_tools("eval_scale", "nix-instantiate")
     if args.keep:
         rows, extra = measure(sizes, args.repeat, args.keep.resolve(), tools)
     else:

@@ -1,0 +1,115 @@
+"""What every benchmark here shares: finding this checkout's tools, the machine line, the table
+format, and writing a benchmark's own section of RESULTS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "RESULTS.md"
+# The testbed OS: nixpkgs' `nixos/` stand-in that nixus builds testbed nodes with.
+TESTBED_OS = ROOT / "nixus_py" / "testbed" / "os" / "nixos"
+
+
+@dataclass(frozen=True)
+class Tools:
+    """What the timed commands run: this checkout's nixus and the nixpkgs lib (for fleet.nix and
+    the Nix side of a comparison)."""
+
+    benchmark: str
+    nixus: str
+    nixpkgs_lib: Path
+
+    def env(self, state: Path | None = None) -> dict[str, str]:
+        """nixus reads fleet.nix with this nixpkgs lib and keeps its state in `state` when given,
+        whatever the caller's environment says."""
+        env = {**os.environ, "NIXUS_NIXPKGS_LIB": str(self.nixpkgs_lib)}
+        if state is not None:
+            env["NIXUS_STATE_DIR"] = str(state)
+        return env
+
+
+def find_tools(benchmark: str, *commands: str) -> Tools:
+    """This checkout's `nixus` (its venv first), the nixpkgs lib as scripts/env finds it
+    (NIXUS_NIXPKGS_LIB, else ../shared/nixpkgs-lib/lib), and the Nix commands the benchmark runs."""
+    venv = ROOT / ".venv" / "bin" / "nixus"
+    nixus = str(venv) if venv.exists() else shutil.which("nixus")
+    if nixus is None:
+        sys.exit(f"{benchmark}: `nixus` not found: create the venv (./scripts/demo) or put nixus on PATH")
+    missing = [c for c in commands if shutil.which(c) is None]
+    if missing:
+        sys.exit(f"{benchmark}: {', '.join(missing)} not found: install Nix (./scripts/demo does)")
+    lib = os.environ.get("NIXUS_NIXPKGS_LIB")
+    candidates = [Path(lib)] if lib else [ROOT.parent / "shared" / "nixpkgs-lib" / "lib"]
+    for c in candidates:
+        if (c / "default.nix").exists():
+            return Tools(benchmark, nixus, c.resolve())
+    sys.exit(f"{benchmark}: nixpkgs lib not found: set NIXUS_NIXPKGS_LIB to nixpkgs' lib directory")
+
+
+def run(cmd: list[str], tools: Tools, cwd: Path, state: Path | None = None) -> tuple[float, str]:
+    """Wall-clock seconds of one run of cmd, and its stdout; a nonzero exit stops the benchmark."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=tools.env(state), cwd=cwd)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{tools.benchmark}: {shlex.join(cmd)} failed (exit {proc.returncode}):\n"
+                 f"{(proc.stdout[-2000:] + proc.stderr[-3000:]).strip()}")
+    return seconds, proc.stdout
+
+
+def use_checkout_python(benchmark: str) -> None:
+    """Re-run the benchmark under the venv's Python when nixus's own package is not importable
+    here: it records deploys through nixus's Python API, as the tests do."""
+    try:
+        import nixus_py  # noqa: F401
+    except ImportError:
+        venv = ROOT / ".venv" / "bin" / "python"
+        if not venv.exists() or Path(sys.executable) == venv:
+            sys.exit(f"{benchmark}: cannot import nixus_py: run it after `. scripts/env` or create the "
+                     "venv (./scripts/demo)")
+        os.execv(venv, [str(venv), *sys.argv])
+
+
+def machine() -> str:
+    """What the numbers were measured on, including whether nixus had uncommitted changes."""
+    nix = subprocess.run(["nix-instantiate", "--version"], capture_output=True, text=True).stdout.strip()
+    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "nixus_py"],
+                           capture_output=True, text=True).stdout.strip()
+    rev = git.stdout.strip() or "unknown"
+    state = " with uncommitted changes in nixus_py/" if dirty else ""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{os.cpu_count()} CPUs (load average {load} at the end), {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, {nix}; nixus at {rev}{state}")
+
+
+def markdown_table(lines: list[list[str]]) -> str:
+    """Rows (the first one the header) as a Markdown table that reads as plain text too."""
+    widths = [max(len(line[c]) for line in lines) for c in range(len(lines[0]))]
+    out = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths)) + " |" for line in lines]
+    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(out)
+
+
+def record(section: str) -> None:
+    """Write or replace the section (headed by its first line, `## <benchmark>`) in RESULTS.md,
+    keeping the other sections."""
+    heading = section.split("\n", 1)[0]
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
+    start = text.find(heading + "\n")
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + section.rstrip("\n") + "\n" + (text[end:] if end >= 0 else "")
+    RESULTS.write_text(text.rstrip("\n") + "\n")
