@@ -79,35 +79,42 @@ async def confirm(target: Target, directory: str) -> Connection | None:
 async def switch(conn: Connection, deploy_id: str, system: str, goal: str, switch_timeout: int,
                  success_timeout: int, on_phase: Callable[[str], None]) -> SwitchOutcome:
     """Activate `system` on the host with the goal's semantics; returns the host's final record."""
+    original = conn
     directory = await start_switch(conn, deploy_id, system, goal, switch_timeout, success_timeout)
     on_phase("activating")
-    state = await wait_for(conn, directory, lambda s: s == "activated" or _final(s), switch_timeout + 30)
-    watcher = conn
+    limit = success_timeout + switch_timeout + 30
+    state, conn = await _wait(conn, directory, lambda s: s == "activated" or _final(s), switch_timeout + 30)
     if state == "activated":
         on_phase("confirming")
         fresh = await confirm(conn.target, directory)
-        watcher = fresh or conn
         # Without confirmation the host rolls back after success_timeout; wait for its verdict.
-        state = await _wait_final(watcher, conn.target, directory, success_timeout + switch_timeout + 30)
-        if fresh is not None:
+        state, watcher = await _wait(fresh or conn, directory, _final, limit)
+        if fresh is not None and watcher is not fresh:
             await fresh.close()
+        conn = watcher
     elif not _final(state):
-        state = await _wait_final(conn, conn.target, directory, success_timeout + switch_timeout + 30)
-    old = await conn.run(f"cat {directory}/old 2>/dev/null || true", timeout=30, check=False)
-    log = await conn.run(f"cat {directory}/activation.log 2>/dev/null || true", timeout=30, check=False)
-    return SwitchOutcome(state or "failed: the switcher left no state", old.stdout.strip() or None, log.stdout)
+        state, conn = await _wait(conn, directory, _final, limit)
+    record = await conn.run(f"cat {directory}/old 2>/dev/null; echo; cat {directory}/activation.log 2>/dev/null",
+                            timeout=30, check=False)
+    old, _, log = record.stdout.partition("\n")
+    if conn is not original:  # one we opened along the way
+        await conn.close()
+    return SwitchOutcome(state or "failed: the switcher left no state", old.strip() or None, log)
 
 
-async def _wait_final(conn: Connection, target: Target, directory: str, timeout: float) -> str:
-    """Wait for the final state; when our connection dies (sshd changed), reconnect and go on."""
+async def _wait(conn: Connection, directory: str, done: Callable[[str], bool],
+                timeout: float) -> tuple[str, Connection]:
+    """Wait for a state; when our connection dies (sshd restarted), reconnect and go on. Returns
+    the state and the connection that saw it."""
     deadline = time.monotonic() + timeout
+    state = ""
     while time.monotonic() < deadline:
         try:
-            return await wait_for(conn, directory, _final, deadline - time.monotonic())
+            return await wait_for(conn, directory, done, deadline - time.monotonic()), conn
         except HostError:
             await asyncio.sleep(1)
             try:
-                conn = await Connection.open(target)
+                conn = await Connection.open(conn.target)
             except HostError:
                 continue
-    return await read_state(conn, directory)
+    return state, conn
