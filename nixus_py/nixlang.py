@@ -6,6 +6,7 @@ goes through `to_nix`, so a Python string is always a Nix string, escaped for an
 
 from __future__ import annotations
 
+import contextvars
 import math
 import re
 from collections.abc import Mapping
@@ -167,10 +168,10 @@ def to_nix(value: Any, indent: int | None = None, _level: int = 0) -> str:
     if isinstance(value, int):
         if value == -(2**63):  # its absolute value is no Nix integer literal
             return f"({value + 1} - 1)"
-        return str(value) if value >= 0 else f"({value})"
+        return str(value) if value >= 0 or _showing.get() else f"({value})"
     if isinstance(value, float):
         text = _float(value)
-        return f"({text})" if text.startswith("-") else text
+        return f"({text})" if text.startswith("-") and not _showing.get() else text
     if isinstance(value, str):
         if indent is not None and _fits_indented(value):
             return _indented_string(value, " " * (indent * (_level + 1)), " " * (indent * _level))
@@ -225,10 +226,19 @@ def _list_elem(value: Any, indent: int | None, level: int) -> str:
     return text
 
 
+# Set while formatting for messages: numbers then read `-1` as nixpkgs' toPretty prints them,
+# not the `(-1)` that Nix source needs inside a list.
+_showing: contextvars.ContextVar[bool] = contextvars.ContextVar("nixus_showing", default=False)
+
+
 def show_value(value: Any, limit: int = 5) -> str:
     """A short pretty form for error messages (first `limit` lines, like nixpkgs' showDefs)."""
     try:
-        text = to_nix(value, indent=2)
+        token = _showing.set(True)
+        try:
+            text = to_nix(value, indent=2)
+        finally:
+            _showing.reset(token)
     except Exception:  # noqa: BLE001 - showing a value must never hide the real error
         return "<unprintable>"
     lines = text.split("\n")

@@ -95,7 +95,6 @@ NO_VALUE = r"The option .{}. was accessed but has no value defined. Try setting 
 ALREADY_DECLARED = r"The option .{}. in .*/{}(:\d+)?. is already declared in .*/{}"  # nixus adds lines
 
 # Evaluator bugs: each case flips to passing when its bug is fixed.
-NEGATIVE_INT_SHOWN = "Definition values show -23 as `(-23)' (nixlang.show_value), nixpkgs shows `-23'"
 DECLARATION_ORDER = ("`already declared' names the two files in the opposite order: nixus merges declarations "
                      "in module order, nixpkgs in its (reversed) module list order")
 FREEFORM_TYPE_MERGE = ("`_module.freeformType' is `nullOr raw' in nixus (internal.py), so two definitions conflict; "
@@ -149,12 +148,12 @@ CASES = [
     # integer types
     ok("value", 42, "declare-int-unsigned-value.nix", "define-value-int-positive.nix"),
     fails("value", NOT_OF_TYPE + r".*unsigned integer.*. Definition values:\n\s*- In .*: -23",
-          "declare-int-unsigned-value.nix", "define-value-int-negative.nix", xfail=NEGATIVE_INT_SHOWN),
+          "declare-int-unsigned-value.nix", "define-value-int-negative.nix"),
     fails("value", NOT_OF_TYPE + r".*positive integer.*. Definition values:\n\s*- In .*: 0",
           "declare-int-positive-value.nix", "define-value-int-zero.nix"),
     ok("value", 42, "declare-int-between-value.nix", "define-value-int-positive.nix"),
     fails("value", NOT_OF_TYPE + r".*between.*-21 and 43.*inclusive.*. Definition values:\n\s*- In .*: -23",
-          "declare-int-between-value.nix", "define-value-int-negative.nix", xfail=NEGATIVE_INT_SHOWN),
+          "declare-int-between-value.nix", "define-value-int-negative.nix"),
     # either, oneOf
     ok("value", 42, "declare-either.nix", "define-value-int-positive.nix"),
     ok("value", "24", "declare-either.nix", "define-value-string.nix"),
