@@ -5,6 +5,9 @@ let
   admin = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKyFD3+Dy1lYkzOkQf1nYNPKvC0D7VnwBuzfAW93L7Zw admin@laptop";
 in
 {
+  # `nixus testbed up` writes where the local test hosts are; use them when they exist.
+  imports = lib.optional (builtins.pathExists ./testbed-hosts.py) ./testbed-hosts.py;
+
   defaults = { name, ... }: {
     configuration.networking.hostName = name;
   };

@@ -6,6 +6,8 @@ name servers serve example.org (ns1 primary, ns2 secondary), and web2 proxies to
 the VPN. fleet.nix says the same in Nix; both render the same per-host modules.
 """
 
+from pathlib import Path
+
 from nixus_py.evaluate import lazy
 
 ADMIN = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKyFD3+Dy1lYkzOkQf1nYNPKvC0D7VnwBuzfAW93L7Zw admin@laptop"
@@ -49,3 +51,7 @@ modules = [
     },
     web_upstream,
 ]
+
+# `nixus testbed up` writes where the local test hosts are; use them when they exist.
+if Path(__file__).with_name("testbed-hosts.py").exists():
+    modules.append("testbed-hosts.py")

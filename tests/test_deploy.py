@@ -268,3 +268,16 @@ def test_rollback_restores_that_generations_secrets(testbed_fleet: TestbedFleet)
         assert secret.encode() not in state_db
         remote = tb.ssh("root", "b", f"grep -rl {secret} /nix/store /var/log || true").stdout
         assert remote.strip() == ""
+
+
+def test_build_on_target_builds_the_system_on_the_host(testbed_fleet: TestbedFleet) -> None:
+    tb = testbed_fleet
+    _two_nodes(tb, b_options='"buildOn": "target",')
+    assert tb.nixus("testbed", "up").code == 0
+    r = tb.nixus("deploy", "--json")
+    assert r.code == 0, r.out + r.err
+    b = next(h for h in json.loads(r.out) if h["node"] == "b")
+    assert b["outcome"] == "switched"
+    assert _current(tb, "b") == b["new"]
+    local = subprocess.run(["nix-store", "--check-validity", b["new"]], capture_output=True)
+    assert local.returncode != 0  # only the derivations travelled; the system was built there

@@ -30,8 +30,8 @@ def test_render_is_deterministic_and_names_origins(example: Path, tmp_path: Path
     for name in NODES:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     web1 = (tmp_path / "a" / "web1.nix").read_text()
-    assert "# nixus:modules/ssh.py:" in web1 and "# fleet.py:23" in web1
-    assert "# ssh.access.gw.keys.admin.hasAccessTo.web1.root (fleet.py:34)" in web1
+    assert "# nixus:modules/ssh.py:" in web1 and "# fleet.py:25" in web1
+    assert "# ssh.access.gw.keys.admin.hasAccessTo.web1.root (fleet.py:36)" in web1
 
 
 def test_fleet_py_and_fleet_nix_render_the_same_modules(example: Path, tmp_path: Path) -> None:

@@ -75,8 +75,14 @@ def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 
         if b.cache_key and cache.get(b.cache_key) in valid:
             b.drv, b.cached = cache[b.cache_key], True
     _instantiate([b for b in todo if b.drv is None], build_dir, progress, jobs)
-    _realise([b for b in todo if b.drv is not None], progress, jobs)
-    _sizes([b for b in builds if b.out])
+    # Nodes built on their host (`buildOn = "target"`) only need their derivations here.
+    on_target = [b for b in todo if b.drv is not None and config_nodes[b.node]["buildOn"] == "target"]
+    if on_target:
+        outs = _outputs([b.drv for b in on_target if b.drv])
+        for b in on_target:
+            b.out = outs.get(b.drv or "")
+    _realise([b for b in todo if b.drv is not None and b not in on_target], progress, jobs)
+    _sizes([b for b in builds if b.out and b not in on_target])
     for b in builds:
         if b.cache_key and b.drv and b.ok:
             cache[b.cache_key] = b.drv

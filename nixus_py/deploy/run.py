@@ -157,7 +157,7 @@ class Deployment:
 
     async def _deploy_host(self, r: HostResult, build: NodeBuild) -> None:
         if not build.ok:
-            raise NixusError(f"build failed:\n{build.error}")
+            raise NixusError(f"build failed: {build.error}")
         node = self.fleet.config["nodes"][r.node]
         r.new_path = build.out
         secrets = node_secrets(r.node, node, self.fleet.state_dir, self.fleet.file.parent)
@@ -165,12 +165,13 @@ class Deployment:
         self.progress(r.node, "connecting", target.describe())
         conn = await Connection.open(target)
         try:
-            await self._on_host(r, conn, build.out or "", secrets, node)
+            await self._on_host(r, conn, build, secrets, node)
         finally:
             await conn.close()
 
-    async def _on_host(self, r: HostResult, conn: Connection, system: str, secrets: list[Secret],
+    async def _on_host(self, r: HostResult, conn: Connection, build: NodeBuild, secrets: list[Secret],
                        node: Any) -> None:
+        system = build.out or ""
         current = (await conn.run("readlink -e /run/current-system || true", timeout=30)).stdout.strip()
         r.old_path = current or None
         staged = await conn.run(f"cat /nix/var/nixus/secrets/{Path(system).name}/fingerprint 2>/dev/null || true",
@@ -185,8 +186,7 @@ class Deployment:
             r.copied_paths, r.copied_bytes = stats.paths, stats.bytes
             self.progress(r.node, "copying", f"{stats.bytes / 1e6:.1f} MB")
 
-        self.progress(r.node, "copying", "")
-        await copy_closure(conn, system, copied)
+        await self._provide(r, conn, system, build, node, copied)
         if self.dry_run:
             r.outcome, r.message = "dry-run", f"copied {r.copied_paths} paths; not switched (--dry-run)"
             return
@@ -201,6 +201,19 @@ class Deployment:
             r.outcome, r.message = "rolled-back", outcome.state
         else:
             r.outcome, r.message = "failed", outcome.state
+
+    async def _provide(self, r: HostResult, conn: Connection, system: str, build: NodeBuild, node: Any,
+                       copied: Callable[[CopyStats], None]) -> None:
+        """Get the system into the host's store: built there (`buildOn = "target"`: only the
+        derivations travel), else copied from here."""
+        if node["buildOn"] == "target" and build.drv:
+            self.progress(r.node, "copying", "derivations")
+            await copy_closure(conn, build.drv, copied)
+            self.progress(r.node, "building", "on the host")
+            await conn.run(f"nix-store --realise {build.drv} >/dev/null", timeout=3600)
+            return
+        self.progress(r.node, "copying", "")
+        await copy_closure(conn, system, copied)
 
     def _record(self, state: State, deploy_id: int, r: HostResult) -> None:
         conf = self.fleet.config["nodes"][r.node]["configuration"]
