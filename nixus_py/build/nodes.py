@@ -168,7 +168,8 @@ def _realise(builds: list[NodeBuild], progress: Progress, jobs: int) -> None:
     for b in builds:
         progress(b.node, "build")
     drvs = sorted({b.drv for b in builds if b.drv})
-    proc = subprocess.run(["nix-store", *NIX_OPTS, "--realise", "--keep-going", *drvs],
+    # Nix builds the nodes itself, at most `jobs` at a time (deploy.parallel).
+    proc = subprocess.run(["nix-store", *NIX_OPTS, "--realise", "--keep-going", "--max-jobs", str(jobs), *drvs],
                           capture_output=True, text=True)
     if proc.returncode == 0:
         outs = _outputs(drvs)
