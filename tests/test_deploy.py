@@ -281,3 +281,40 @@ def test_build_on_target_builds_the_system_on_the_host(testbed_fleet: TestbedFle
     assert _current(tb, "b") == b["new"]
     local = subprocess.run(["nix-store", "--check-validity", b["new"]], capture_output=True)
     assert local.returncode != 0  # only the derivations travelled; the system was built there
+
+
+def test_second_deploy_of_the_same_fleet_stops_and_names_the_first(testbed_fleet: TestbedFleet) -> None:
+    tb = testbed_fleet
+    _two_nodes(tb, '{"systemd": {"services": {"slow": {"script": "sleep 3", "serviceConfig": {"Type": "oneshot"}}}}}')
+    assert tb.nixus("testbed", "up").code == 0
+    first = subprocess.Popen([shutil.which("nixus") or "nixus", "deploy"], cwd=tb.dir, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert first.stderr is not None
+    for line in first.stderr:
+        if "activating" in line:
+            break
+    second = tb.nixus("deploy")
+    assert second.code == 1
+    assert "another nixus deploy of this fleet is running (pid" in second.err
+    first.communicate(timeout=120)
+    assert first.returncode == 0
+
+
+def test_goals_test_boot_and_dry_activate(testbed_fleet: TestbedFleet) -> None:
+    tb = testbed_fleet
+    _two_nodes(tb)
+    assert tb.nixus("testbed", "up").code == 0
+    assert tb.nixus("deploy").code == 0
+    profile = lambda: tb.ssh("root", "b", "readlink -e /nix/var/nix/profiles/system").stdout.strip()  # noqa: E731
+    old = _current(tb, "b")
+    _two_nodes(tb, '{"environment": {"etc": {"goal": {"text": "new\\n"}}}}')
+    dry = json.loads(tb.nixus("deploy", "--on", "b", "--goal", "dry-activate", "--json").out)[0]
+    assert dry["outcome"] == "dry-run" and _current(tb, "b") == old and profile() == old
+    tested = json.loads(tb.nixus("deploy", "--on", "b", "--goal", "test", "--json").out)[0]
+    assert tested["outcome"] == "switched" and _current(tb, "b") == tested["new"] and profile() == old
+    assert tb.ssh("root", "b", "cat /etc/goal").stdout == "new\n"
+    _two_nodes(tb, '{"environment": {"etc": {"goal": {"text": "next boot\\n"}}}}')
+    booted = json.loads(tb.nixus("deploy", "--on", "b", "--goal", "boot", "--json").out)[0]
+    assert booted["outcome"] == "switched" and profile() == booted["new"] and _current(tb, "b") == tested["new"]
+    assert tb.nixus("testbed", "reboot", "b").code == 0
+    assert tb.ssh("root", "b", "cat /etc/goal").stdout == "next boot\n"
