@@ -32,7 +32,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from common import HERE, RESULTS, ROOT, Tools, find_tools, machine, markdown_table, record, run
+from common import HERE, RESULTS, ROOT, Tools, find_tools, machine, markdown_table, record, run_capturing
 
 CORE_NIX = HERE / "eval_scale_core.nix"
 SECTION = "## eval_scale"
@@ -264,11 +264,16 @@ def commands(files: FleetFiles, tools: Tools) -> dict[str, list[str]]:
     }
 
 
+# The nixpkgs side evaluates the fleet alone, so nixus runs without its bundled cross-host
+# modules (they would add node settings and work the Nix side does not have).
+NO_BUNDLED_MODULES = {"NIXUS_MODULES_DIR": "/nonexistent/nixus-eval-scale"}
+
+
 def timed_runs(cmd: list[str], repeat: int, tools: Tools, cwd: Path) -> tuple[list[float], str]:
     """The seconds of `repeat` runs in order (the first one is cold), and the output of the first."""
     times, output = [], ""
     for _ in range(repeat):
-        seconds, out = run(cmd, tools, cwd)
+        seconds, out, _ = run_capturing(cmd, tools, cwd, env=NO_BUNDLED_MODULES)
         times.append(seconds)
         output = output or out
     return times, output

@@ -39,10 +39,11 @@ class Result:
     err: str
 
 
-def run_nixus(*args: str, cwd: Path | None = None) -> Result:
+def run_nixus(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
     """Run the installed `nixus` CLI as a user would."""
     exe = shutil.which("nixus") or str(Path(sys.executable).parent / "nixus")
-    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

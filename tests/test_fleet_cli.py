@@ -137,3 +137,13 @@ def test_syntax_error_in_fleet_nix_names_file_and_line(tmp_path: Path) -> None:
 def test_missing_fleet_file_is_an_error(tmp_path: Path) -> None:
     r = run_nixus("eval", "nodes", cwd=tmp_path)
     assert r.code == 1 and "no fleet file" in r.err
+
+
+def test_every_module_of_a_fleet_file_counts_whatever_else_is_loaded(tmp_path: Path) -> None:
+    # Anonymous modules are keyed by where they sit; a fleet file's own list must never share a
+    # key with the modules nixus adds (a shared key silently dropped one of them).
+    (tmp_path / "fleet.py").write_text("modules = [{'nodes': {'a': {}}}, {'nodes': {'b': {}}}, {'nodes': {'c': {}}}]\n")
+    for modules_dir in ("/nonexistent", ""):
+        r = run_nixus("nodes", "--json", cwd=tmp_path, env={"NIXUS_MODULES_DIR": modules_dir} if modules_dir else {})
+        assert r.code == 0, r.err
+        assert [n["name"] for n in json.loads(r.out)] == ["a", "b", "c"]

@@ -436,7 +436,7 @@ class Evaluation:
             return m.key
 
         roots = [load(internal_module(), Loc("<nixus internal module>"), "nixus:internal")]
-        roots += [load(value, self.file, f"{self.file.file}:anon-{i}") for i, value in enumerate(self.initial, 1)]
+        roots += [load(value, self.file, f":anon-{i}") for i, value in enumerate(self.initial, 1)]
         disabled = {k for m, _ in loaded.values() for k in m.disabled}
         kept: dict[str, Module] = {}
         queue = deque(roots)
