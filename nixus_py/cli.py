@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import sys
 import threading
@@ -22,12 +23,6 @@ from .fleet.evaluate import load_fleet
 from .fleet.select import select_nodes
 from .nixlang import to_nix
 from .present import get_path, parse_attr_path, to_data
-from .build.commands import build as build_command
-from .deploy.commands import deploy as deploy_command
-from .deploy.commands import history_cmd as history_command
-from .deploy.commands import rollback_cmd as rollback_command
-from .deploy.commands import status_cmd as status_command
-from .testbed.commands import app as testbed_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Evaluate, render, build and deploy a NixOS fleet.")
@@ -145,12 +140,41 @@ def options_cmd(file: Optional[str] = FileOpt, as_json: bool = JsonOpt,
             typer.echo(f"{d['name']}: {d['type']}{default}\n    {d['description'] or ''}")
 
 
-app.add_typer(testbed_app, name="testbed")
-app.command("build")(build_command)
-app.command("deploy")(deploy_command)
-app.command("status")(status_command)
-app.command("history")(history_command)
-app.command("rollback")(rollback_command)
+# Commands implemented in other packages, as (module, attribute). Their modules import asyncssh,
+# pydantic and rich, which takes longer than evaluating a small fleet, so they are imported only
+# when the command line may run or list them (`nixus deploy`, `nixus --help`), not for `nixus eval`.
+COMMANDS_ELSEWHERE: dict[str, tuple[str, str]] = {
+    "testbed": (".testbed.commands", "app"),
+    "build": (".build.commands", "build"),
+    "deploy": (".deploy.commands", "deploy"),
+    "status": (".deploy.commands", "status_cmd"),
+    "history": (".deploy.commands", "history_cmd"),
+    "rollback": (".deploy.commands", "rollback_cmd"),
+}
+_GLOBAL_OPTIONS_WITH_VALUE = ("--nixpkgs-lib", "--state-dir")
+
+
+def add_commands_elsewhere(args: list[str]) -> None:
+    """Register COMMANDS_ELSEWHERE, unless `args` runs one of the commands defined in this file."""
+    if _command_in(args) in {c.name for c in app.registered_commands}:
+        return
+    for name, (module, attribute) in COMMANDS_ELSEWHERE.items():
+        command = getattr(importlib.import_module(module, __package__), attribute)
+        if isinstance(command, typer.Typer):
+            app.add_typer(command, name=name)
+        else:
+            app.command(name)(command)
+
+
+def _command_in(args: list[str]) -> str | None:
+    """The command that `args` names: its first word that is not an option or an option's value."""
+    words = iter(args)
+    for word in words:
+        if word in _GLOBAL_OPTIONS_WITH_VALUE:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def _walk_options(level: Level) -> Any:
@@ -222,6 +246,7 @@ def _run(fn: Callable[[], Any]) -> int:
 
 
 def main() -> None:
+    add_commands_elsewhere(sys.argv[1:])
     # A command evaluates the fleet once and exits, and almost every object it makes lives until
     # then: the cyclic GC's default pace (a collection per 700 new objects) mostly re-scans live
     # data, a third of the run on a large fleet. Objects from imports never become garbage at all.

@@ -5,14 +5,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .evaluate.properties import Property, force
+from .evaluate.location import LocatedDict
+from .evaluate.properties import Lazy, Property, force
 from .evaluate.submodule import DeferredModule
 from .nixlang import Annotated, NixValue
 
 
+_PLAIN = frozenset({str, int, bool, float, type(None)})
+_DICTS = frozenset({dict, LocatedDict})
+
+
 def to_data(value: Any) -> Any:
     """A fully evaluated, JSON-serialisable copy (module internals like `_module` left out)."""
-    value = force(value)
+    if isinstance(value, Lazy):
+        value = force(value)
+    if type(value) in _PLAIN:  # most values: one check rather than the chain below
+        return value
+    if type(value) in _DICTS:
+        return {k: to_data(v) for k, v in value.items() if k != "_module"}
+    if type(value) is list:
+        return [to_data(v) for v in value]
     if isinstance(value, Annotated):
         return to_data(value.value)
     if isinstance(value, Property):  # as Nix shows mkIf/mkMerge/mkOverride/mkOrder values

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..nixlang import attr_path, show_value
@@ -32,6 +32,27 @@ class SourceError(EvalError):
 def show_option(loc: Sequence[str]) -> str:
     """`a.b."c d"` as nixpkgs' showOption prints it."""
     return attr_path(tuple(loc))
+
+
+def type_name(v: Any) -> str:
+    """The Nix name of a value's type, for messages (`set`, `list`, `lambda`, ...)."""
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "list"
+    if v is None:
+        return "null"
+    if isinstance(v, Mapping):
+        return "set"
+    if callable(v):
+        return "lambda"
+    return type(v).__name__
 
 
 def show_defs(defs: Iterable[Any]) -> str:

@@ -8,21 +8,21 @@ from . import optiontypes as types
 from .options import OptionDecl
 from .location import Loc
 
-_HERE = Loc("<nixus internal module>")
+INTERNAL_FILE = Loc("<nixus internal module>")
 
 
 @cache
 def internal_module() -> dict:
     return {
-        "_file": _HERE,
+        "_file": INTERNAL_FILE,
         "key": "nixus:internal",
         "options": {"_module": {
-            "args": OptionDecl(type=types.AttrsOf(types.raw, lazy=True), internal=True, pos=_HERE,
+            "args": OptionDecl(type=types.AttrsOf(types.raw, lazy=True), internal=True, pos=INTERNAL_FILE,
                                description="Additional arguments passed to each module."),
-            "check": OptionDecl(type=types.bool_, default=True, internal=True, pos=_HERE,
+            "check": OptionDecl(type=types.bool_, default=True, internal=True, pos=INTERNAL_FILE,
                                 description="Whether to check whether all option definitions have "
                                             "matching declarations."),
-            "freeformType": OptionDecl(type=types.NullOr(types.raw), default=None, internal=True, pos=_HERE,
+            "freeformType": OptionDecl(type=types.NullOr(types.raw), default=None, internal=True, pos=INTERNAL_FILE,
                                        description="If set, merge all definitions that don't have an "
                                                    "associated option together using this type."),
         }},

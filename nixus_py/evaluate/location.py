@@ -31,6 +31,7 @@ class Loc:
 
 
 _base: list[str] = []  # the fleet's directory, once a fleet is loaded
+_shown: dict[tuple[str, str], str] = {}  # (base, path): how the path is shown (output names many files)
 
 
 def set_display_base(directory: str) -> None:
@@ -43,8 +44,16 @@ def _display(path: str) -> str:
     """Paths below the fleet's directory (else the working directory) are shown relative to it."""
     if not path.startswith("/"):
         return path
+    base = _base[0] if _base else os.getcwd()
+    shown = _shown.get((base, path))
+    if shown is None:
+        shown = _shown[base, path] = _relative(path, base)
+    return shown
+
+
+def _relative(path: str, base: str) -> str:
     try:
-        rel = os.path.relpath(path, _base[0] if _base else None)
+        rel = os.path.relpath(path, base)
     except ValueError:
         return path
     return path if rel.startswith("../..") else rel
@@ -61,6 +70,13 @@ class LocatedDict(dict):
         self.lines: dict[Any, int | Loc] = {}
 
 
+def located(d: Any, line: int | None, lines: dict) -> LocatedDict:
+    """A LocatedDict with the entries of `d`, at `line`, with `lines` for its keys."""
+    out = LocatedDict(d)
+    out.line, out.lines = line, lines
+    return out
+
+
 def line_of(container: Any, key: Any = None) -> int | Loc | None:
     """The source line of `container[key]` (or of the container itself) when it is a LocatedDict."""
     if isinstance(container, LocatedDict):
@@ -73,7 +89,5 @@ def line_of(container: Any, key: Any = None) -> int | Loc | None:
 def relocate(template: Any, new: dict) -> dict:
     """`new` with the line information of `template` (used when properties are pushed into a dict)."""
     if isinstance(template, LocatedDict):
-        out = LocatedDict(new)
-        out.line, out.lines = template.line, template.lines
-        return out
+        return located(new, template.line, template.lines)
     return new

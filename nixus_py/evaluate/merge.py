@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import EvalError, show_defs, show_option
-from .properties import Definition, Property, discharge, filter_overrides, force, sort_properties
-from .optiontypes import NO_VALUE, OptionType
+from .properties import (DEFAULT_OVERRIDE_PRIORITY, Definition, If, Lazy, Merge, Property, discharge,
+                         filter_overrides, force, sort_properties)
+
+if TYPE_CHECKING:  # the types merge their elements with this module
+    from .optiontypes import OptionType
+
+NO_VALUE = object()  # marks "this type has no empty value" (OptionType.empty)
 
 
 class Merged:
@@ -24,33 +29,40 @@ class Merged:
 
     def value(self) -> Any:
         """The merged value (a method, not a property: properties cost C stack in deep option chains)."""
-        if not self._done:
-            self._value, self._done = self._merge(), True
-        return self._value
+        if self._done:
+            return self._value
+        t, loc, defs = self.type, self.loc, self.defs
+        if not defs:
+            value = t.empty(loc)
+            if value is NO_VALUE:
+                raise EvalError(f"The option `{show_option(loc)}' was accessed but has no value defined. "
+                                f"Try setting the option.", loc)
+        else:
+            for d in defs:
+                if not t.check(d.value):
+                    self._not_of_type()
+            value = t.merge(loc, defs)
+        self._value, self._done = value, True
+        return value
 
-    def _merge(self) -> Any:
+    def _not_of_type(self) -> None:
         t, loc = self.type, self.loc
-        if self.defs:
-            bad = [d for d in self.defs if not t.check(d.value)]
-            if bad:
-                raise EvalError(f"A definition for option `{show_option(loc)}' is not of type "
-                                f"`{t.description}'. Definition values:{show_defs(bad)}",
-                                loc, [str(d.file) for d in bad])
-            return t.merge(loc, self.defs)
-        empty = t.empty(loc)
-        if empty is not NO_VALUE:
-            return empty
-        raise EvalError(f"The option `{show_option(loc)}' was accessed but has no value defined. "
-                        f"Try setting the option.", loc)
+        bad = [d for d in self.defs if not t.check(d.value)]
+        raise EvalError(f"A definition for option `{show_option(loc)}' is not of type `{t.description}'. "
+                        f"Definition values:{show_defs(bad)}", loc, [str(d.file) for d in bad])
 
 
 def merge_definitions(loc: tuple, type_: OptionType, defs: list[Definition]) -> Merged:
     """Discharge mkIf/mkMerge, keep the highest priority, sort by mkOrder; merge lazily."""
+    if len(defs) == 1 and not isinstance(defs[0].value, (Lazy, Property)):  # e.g. each element of a list
+        return Merged(loc, type_, defs, DEFAULT_OVERRIDE_PRIORITY)
     normalized: list[Definition] = []
     for d in defs:
         try:
-            v = force(d.value)
-            if not isinstance(v, Property):  # fast path: a plain value
+            v = d.value
+            if isinstance(v, Lazy):
+                v = force(v)
+            if not isinstance(v, (If, Merge)):  # fast path: nothing to discharge
                 normalized.append(d if v is d.value else Definition(d.file, v))
                 continue
             values = discharge(v)

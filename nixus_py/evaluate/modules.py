@@ -15,39 +15,27 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import FunctionType
 from typing import Any
 
 from ..nixlang import NixPath, NixValue
-from .errors import EvalCycle, EvalError, show_defs, show_files, show_option
+from .declarations import DeclarationCache, Declarations
+from .errors import EvalCycle, EvalError, show_defs, show_option, type_name
+from .internal import INTERNAL_FILE, internal_module
 from .lazyattrs import AttrAccess
-from .location import Loc, LocatedDict, line_of
-from .merge import Merged, merge_definitions
+from .lib import lib
+from .location import Loc, LocatedDict, line_of, located
+from .merge import NO_VALUE, Merged, merge_definitions
+from .modulevalues import DeferredModule, FileModule, ModuleRef
 from .options import MISSING, OptionDecl
-from .properties import OPTION_DEFAULT_PRIORITY, Definition, If, Lazy, Merge, Override, force, push_down
-from .optiontypes import NO_VALUE, OptionType
+from .properties import Definition, If, Lazy, Merge, Override, force, push_down
+from .optiontypes import OptionType
 
 _MODULE_KEYS = {"_class", "_file", "key", "disabledModules", "imports", "options", "config", "meta",
                 "freeformType"}
 _SHORTHAND_SPECIAL = {"_class", "_file", "key", "disabledModules", "require", "imports", "freeformType"}
-
-
-@dataclass(slots=True)
-class FileModule:
-    """A module value together with the file that defined it (a submodule or deferred definition)."""
-
-    file: Loc
-    value: Any
-    config_only: bool = False
-
-
-class ModuleRef:
-    """A module that must be produced elsewhere (a Nix function applied by the fleet.nix bridge)."""
-
-    def apply_module(self, ev: Evaluation) -> Any:
-        raise NotImplementedError
-
-    def location(self) -> Loc:
-        raise NotImplementedError
+_PLAIN_DICTS = {dict, LocatedDict}
+_UNKNOWN = Loc("<unknown>")
 
 
 @dataclass(slots=True)
@@ -102,9 +90,9 @@ class Option:
     def _merge(self) -> Merged:
         decl, loc = self.decl, self.loc
         defs = self.raw_defs
-        if decl.default is not MISSING:
-            first = decl.declarations[0] if decl.declarations else Loc("<unknown>")
-            defs = [Definition(first, Override(OPTION_DEFAULT_PRIORITY, decl.default)), *defs]
+        default = decl.default_definition()
+        if default is not None:
+            defs = [default, *defs]
         if decl.readOnly and len(defs) > 1:
             separate = [Definition(d.file, merge_definitions(loc, decl.type, [d]).value()) for d in defs]
             raise EvalError(f"The option `{show_option(loc)}' is read-only, but it's set multiple times. "
@@ -167,30 +155,16 @@ class Option:
 class Level:
     """One attribute set of the option tree: declarations and definitions below one prefix."""
 
-    __slots__ = ("ev", "prefix", "decls", "configs", "_decls_by_name", "_defs_by_name", "_children")
+    __slots__ = ("ev", "prefix", "declared", "configs", "_defs_by_name", "_children")
 
-    def __init__(self, ev: Evaluation, prefix: tuple, decls: list[tuple[Loc, Any]],
-                 configs: list[tuple[Loc, Any]]):
-        self.ev, self.prefix, self.decls, self.configs = ev, prefix, decls, configs
-        self._decls_by_name: dict[str, list[tuple[Loc, Any]]] | None = None
+    def __init__(self, ev: Evaluation, prefix: tuple, declared: Declarations, configs: list[tuple[Loc, Any]]):
+        self.ev, self.prefix, self.declared, self.configs = ev, prefix, declared, configs
         self._defs_by_name: dict[str, list[Definition]] | None = None
         self._children: dict[str, Option | Level] = {}
 
     @property
     def decls_by_name(self) -> dict[str, list[tuple[Loc, Any]]]:
-        if self._decls_by_name is None:
-            out: dict[str, list[tuple[Loc, Any]]] = {}
-            for file, tree in self.decls:
-                tree = force(tree)
-                if isinstance(tree, OptionDecl) or not isinstance(tree, Mapping):
-                    raise EvalError(f"An option declaration for `{show_option(self.prefix)}' has type "
-                                    f"`{_type_name(tree)}' rather than an attribute set.\n"
-                                    f"Did you mean to define this outside of `options'? (in {file})",
-                                    self.prefix, [str(file)])
-                for name, value in tree.items():
-                    out.setdefault(name, []).append((file.at(line_of(tree, name)), value))
-            self._decls_by_name = out
-        return self._decls_by_name
+        return self.declared.by_name(self.prefix)
 
     @property
     def defs_by_name(self) -> dict[str, list[Definition]]:
@@ -198,10 +172,10 @@ class Level:
             out: dict[str, list[Definition]] = {}
             for file, cfg in self.configs:
                 cfg = force(cfg)
-                if not isinstance(cfg, Mapping) or isinstance(cfg, NixValue):
+                if type(cfg) not in _PLAIN_DICTS and (not isinstance(cfg, Mapping) or isinstance(cfg, NixValue)):
                     where = show_option(self.prefix)
                     raise EvalError(
-                        f"In module `{file.module}', you're trying to define a value of type `{_type_name(cfg)}'\n"
+                        f"In module `{file.module}', you're trying to define a value of type `{type_name(cfg)}'\n"
                         f"rather than an attribute set for the option\n`{where}'!\n\n"
                         f"This usually happens if `{where}' has option definitions inside that are not "
                         f"matched.", self.prefix, [str(file)])
@@ -214,43 +188,21 @@ class Level:
         return list(self.decls_by_name)
 
     def child(self, name: str) -> Option | Level:
+        """The option or set of options `name` (a KeyError when no module declares it)."""
         node = self._children.get(name)
         if node is None:
+            if name not in self.decls_by_name:
+                raise KeyError(name)
             node = self._children[name] = self._make_child(name)
         return node
 
     def _make_child(self, name: str) -> Option | Level:
         loc = self.prefix + (name,)
-        decls = self.decls_by_name[name]
         raw = self.defs_by_name.get(name, [])
-        option_decls = [(f, force(d)) for f, d in decls if isinstance(force(d), OptionDecl)]
-        for f, d in decls:
-            if isinstance(force(d), OptionType):
-                raise EvalError(
-                    f"In module {f.module}: expected an option declaration at option path `{show_option(loc)}` "
-                    f"but got an attribute set with type option-type\n\nWhen declaring an option, you must "
-                    f"wrap the type in a `mkOption` call. It should look somewhat like:\n"
-                    f"    {name} = mkOption(type=<the type you wrote for {name}>, description=...)",
-                    loc, [str(f)])
-        if len(option_decls) == len(decls):
-            return Option(loc, merge_option_decls(loc, option_decls), raw)
-        if option_decls:
-            if all(d.type is not None and d.type.name == "submodule" for _, d in option_decls):
-                from .submodule import Submodule
-                converted = [(f, d) if isinstance(force(d), OptionDecl) else
-                             (f, OptionDecl(type=Submodule([{"_file": f, "options": d}], shorthand=None)))
-                             for f, d in decls]
-                return Option(loc, merge_option_decls(loc, [(f, force(d)) for f, d in converted]), raw)
-            first_file, first = option_decls[0]
-            nested = [(f, force(d)) for f, d in decls if not isinstance(force(d), OptionDecl)]
-            children = sorted(f" - option(s) with prefix `{show_option(loc + (n,))}' in module `{f.module}'"
-                              for f, tree in nested for n in tree)
-            raise EvalError(
-                f"The option `{show_option(loc)}' in module `{first_file.module}' would be a parent of the "
-                f"following options, but its type `{first.type.description if first.type else '<no description>'}'"
-                f" does not support nested options.\n" + "\n".join(children), loc, [str(f) for f, _ in nested])
-        pushed = [(d.file, c) for d in raw for c in push_down(d.value)]
-        return Level(self.ev, loc, [(f, d) for f, d in decls], pushed)
+        declared = self.declared.child(loc)
+        if isinstance(declared, OptionDecl):
+            return Option(loc, declared, raw)
+        return Level(self.ev, loc, declared, [(d.file, c) for d in raw for c in push_down(d.value)])
 
     def unmatched(self) -> list[tuple[tuple, Definition]]:
         """Definitions below this level that no option declares, with their path relative to it."""
@@ -259,34 +211,12 @@ class Level:
         for name, defs in self.defs_by_name.items():
             if name not in declared:
                 out.extend(((name,), d) for d in defs)
-                continue
-            node = self.child(name)
-            if isinstance(node, Level):
-                out.extend(((name,) + p, d) for p, d in node.unmatched())
+            elif not isinstance(self.declared.child(self.prefix + (name,)), OptionDecl):
+                out.extend(((name,) + p, d) for p, d in self.child(name).unmatched())  # type: ignore[union-attr]
         return out
 
     def evaluate(self) -> LevelConfig:
         return LevelConfig(self)
-
-
-def _type_name(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int"
-    if isinstance(v, float):
-        return "float"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "list"
-    if v is None:
-        return "null"
-    if isinstance(v, Mapping):
-        return "set"
-    if callable(v):
-        return "lambda"
-    return type(v).__name__
 
 
 class LevelConfig(AttrAccess, Mapping):
@@ -298,10 +228,7 @@ class LevelConfig(AttrAccess, Mapping):
         self._level = level
 
     def __getitem__(self, name: str) -> Any:
-        level = self._level
-        if name not in level.decls_by_name:
-            raise KeyError(name)
-        return level.child(name).evaluate()
+        return self._level.child(name).evaluate()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._level.decls_by_name)
@@ -313,63 +240,24 @@ class LevelConfig(AttrAccess, Mapping):
         return name in self._level.decls_by_name
 
 
-def merge_option_decls(loc: tuple, decls: list[tuple[Loc, OptionDecl]]) -> OptionDecl:
-    """Merge several declarations of one option (sub-options of submodules may be spread out)."""
-    res: OptionDecl | None = None
-    declarations: list[Loc] = []
-    sub_modules: list = []
-    for file, d in decls:
-        where = d.pos if d.pos is not None and d.pos.file == file.file else file
-        if res is None:
-            res = d.copy()
-        else:
-            if any(d.has(k) and res.has(k) for k in ("default", "example", "description", "apply")):
-                raise EvalError(f"The option `{show_option(loc)}' in `{where}' is already declared in "
-                                f"{show_files(declarations)}.", loc, [str(where)] + [str(x) for x in declarations])
-            if d.type is not None and res.type is not None:
-                merged = res.type.type_merge(d.type)
-                if merged is None:
-                    raise EvalError(f"The option `{show_option(loc)}' in `{where}' is already declared in "
-                                    f"{show_files(declarations)}.", loc,
-                                    [str(where)] + [str(x) for x in declarations])
-                res.type = merged
-            for k in ("default", "example", "description", "apply", "defaultText"):
-                if d.has(k) and not res.has(k):
-                    setattr(res, k, getattr(d, k))
-            if res.type is None:
-                res.type = d.type
-            res.readOnly = res.readOnly or d.readOnly
-            res.internal = res.internal or d.internal
-        declarations.append(where)
-        subs = d.type.sub_modules if d.type is not None else None
-        if subs is not None:
-            sub_modules.extend(FileModule(file, m) if not isinstance(m, FileModule) else m for m in subs)
-    assert res is not None
-    res.declarations = declarations
-    if res.type is None:
-        from .optiontypes import unspecified
-        res.type = unspecified
-    elif res.type.sub_modules is not None:
-        res.type = res.type.subst_sub_modules(sub_modules)
-    return res
-
-
 # --- module collection -------------------------------------------------------------------------
 
-_signature_cache: dict[Any, tuple[frozenset, bool]] = {}
+# By the id of a function's code object, as hashing a code object hashes all of its body; an entry
+# keeps its code object alive, so the id cannot be reused by another one while it is cached.
+_signature_cache: dict[int, tuple[Any, tuple[frozenset, bool]]] = {}
 
 
 def _params(fn: Callable) -> tuple[frozenset, bool]:
     """The named parameters of a module function and whether it takes `**kwargs`."""
     code = getattr(fn, "__code__", None) or fn
-    cached = _signature_cache.get(code)
-    if cached is None:
+    cached = _signature_cache.get(id(code))
+    if cached is None or cached[0] is not code:
         sig = inspect.signature(fn)
         names = frozenset(p.name for p in sig.parameters.values()
                           if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
         var_kw = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-        cached = _signature_cache[code] = (names, var_kw)
-    return cached
+        cached = _signature_cache[id(code)] = (code, (names, var_kw))
+    return cached[1]
 
 
 def _function_loc(fn: Callable) -> Loc:
@@ -383,12 +271,13 @@ class Evaluation:
     """One `evalModules` call: a list of modules, evaluated lazily into `config` and `options`."""
 
     def __init__(self, modules: list, *, prefix: tuple = (), special_args: Mapping[str, Any] | None = None,
-                 file: Loc | None = None):
+                 file: Loc | None = None, declarations: DeclarationCache | None = None):
         allow_deep_evaluation()
+        self.declarations = declarations or DeclarationCache()
         self.initial = list(modules)
         self.prefix = tuple(prefix)
         self.special_args = dict(special_args or {})
-        self.file = file or Loc("<unknown>")
+        self.file = file or _UNKNOWN
         self.collecting = False
         self._modules: list[Module] | None = None
         self._root: Level | None = None
@@ -420,7 +309,6 @@ class Evaluation:
         Modules are kept breadth-first (as `builtins.genericClosure` does) and then reversed, so the
         definitions of later modules come first, as in nixpkgs (visible in the order of lists).
         """
-        from .internal import internal_module
         loaded: dict[str, tuple[Module, list[str]]] = {}
 
         def load(value: Any, file: Loc, key: str) -> str:
@@ -435,7 +323,7 @@ class Evaluation:
                     imports.append(load(imp, m.file, f"{m.key}:anon-{i}"))
             return m.key
 
-        roots = [load(internal_module(), Loc("<nixus internal module>"), "nixus:internal")]
+        roots = [load(internal_module(), INTERNAL_FILE, "nixus:internal")]
         roots += [load(value, self.file, f":anon-{i}") for i, value in enumerate(self.initial, 1)]
         disabled = {k for m, _ in loaded.values() for k in m.disabled}
         kept: dict[str, Module] = {}
@@ -453,6 +341,8 @@ class Evaluation:
         config_only = False
         if isinstance(value, FileModule):
             file, config_only, value = value.file, value.config_only, force(value.value)
+        if type(value) in _PLAIN_DICTS:  # most modules: skip the checks for other kinds of module
+            return self._attrs_module(value, file, key, config_only)
         if isinstance(value, (str, Path, NixPath)):
             from ..source.files import load_module_file
             path = module_path(value, file)
@@ -462,28 +352,32 @@ class Evaluation:
             return self._normalize(value.apply_module(self), value.location(), key)
         if isinstance(value, (If, Override)):  # `lib.mkIf c { ... }` as a whole module defines config
             return self._normalize({"config": value}, file, key)
-        if _is_deferred(value):
+        if isinstance(value, DeferredModule):
             return self._normalize({"imports": value.modules()}, file, key)
-        if callable(value) and not isinstance(value, Mapping):
+        if isinstance(value, FunctionType) or (callable(value) and not isinstance(value, Mapping)):
             out = value(**self._args_for(value))
             return self._normalize(out, _function_loc(value).at(line_of(out)), key)
         if not isinstance(value, Mapping):
             raise EvalError(f"module {file} ({key}) does not look like a module: it is a "
-                            f"{_type_name(value)}.", self.prefix, [str(file)])
+                            f"{type_name(value)}.", self.prefix, [str(file)])
+        return self._attrs_module(value, file, key, config_only)
+
+    def _attrs_module(self, value: Mapping, file: Loc, key: str, config_only: bool) -> Module:
+        """A module written as an attribute set: `{options, config, imports, ...}` or config alone."""
         if isinstance(value, LocatedDict):
             file = file.at(value.line)
         if "_file" in value:
             f = value["_file"]
             file = f if isinstance(f, Loc) else Loc(str(f))
         mkey = str(value["key"]) if "key" in value else key
-        disabled = [self._disabled_key(d, file) for d in value.get("disabledModules", [])]
+        disabled = [self._disabled_key(d, file) for d in value["disabledModules"]] if "disabledModules" in value else []
         freeform = value.get("freeformType")
         if config_only:
             config: Any = value
             return Module(mkey, file, [], [], {}, config)
         if "config" in value or "options" in value:
-            bad = [k for k in value if k not in _MODULE_KEYS]
-            if bad:
+            if not _MODULE_KEYS.issuperset(value):
+                bad = [k for k in value if k not in _MODULE_KEYS]
                 raise EvalError(
                     f"Module `{file.module}' has an unsupported attribute `{bad[0]}'. This is caused by introducing "
                     f"a top-level `config' or `options' attribute. Add configuration attributes immediately "
@@ -514,17 +408,17 @@ class Evaluation:
             return str(d)
         raise EvalError(f"Each disabledModules item must be a path, string, or an attribute set with a key "
                         f"attribute. However, one of the disabledModules items in `{file}' is a "
-                        f"{_type_name(d)}.", self.prefix, [str(file)])
+                        f"{type_name(d)}.", self.prefix, [str(file)])
 
     def _args_for(self, fn: Callable) -> dict[str, Any]:
         """The arguments a module function asks for; names not known yet come from `_module.args`."""
         names, var_kw = _params(fn)
         available = self.module_args()
         args = available if var_kw else {n: available[n] for n in names if n in available}
-        return {**args, **{n: ConfigRef(self, ("_module", "args", n)) for n in names - available.keys()}}
+        missing = names - available.keys()
+        return {**args, **{n: ConfigRef(self, ("_module", "args", n)) for n in missing}} if missing else args
 
     def module_args(self) -> dict[str, Any]:
-        from .lib import lib
         return {"config": self.config, "options": self.options, "lib": lib, **self.special_args}
 
     # phase 2: option tree --------------------------------------------------------------------
@@ -532,9 +426,9 @@ class Evaluation:
     def root(self) -> Level:
         if self._root is None:
             mods = self.modules
-            decls = [(m.file, m.options) for m in mods if m.options]
+            trees = [(m.file, m.options) for m in mods if m.options]
             configs = [(m.file, c) for m in mods for c in push_down(m.config)]
-            self._root = Level(self, self.prefix, decls, configs)
+            self._root = Level(self, self.prefix, self.declarations.declarations(trees), configs)
         return self._root
 
     def node(self, path: tuple) -> Option | Level:
@@ -619,17 +513,10 @@ def _levenshtein(a: str, b: str) -> int:
 
 
 def _without(d: Mapping, keys: set[str]) -> Mapping:
-    if not any(k in d for k in keys):
+    if keys.isdisjoint(d):
         return d
-    out = LocatedDict({k: v for k, v in d.items() if k not in keys})
-    if isinstance(d, LocatedDict):
-        out.line, out.lines = d.line, d.lines
-    return out
-
-
-def _is_deferred(value: Any) -> bool:
-    from .submodule import DeferredModule
-    return isinstance(value, DeferredModule)
+    kept = {k: v for k, v in d.items() if k not in keys}
+    return located(kept, d.line, d.lines) if isinstance(d, LocatedDict) else LocatedDict(kept)
 
 
 # --- what modules see as `config` and `options` -----------------------------------------------
@@ -709,18 +596,25 @@ class ConfigProxy(AttrAccess, Mapping):
     """The `config` argument of modules (or a part of it, like `nodes`): references while the
     modules are being collected, values afterwards."""
 
-    __slots__ = ("_ev", "_path")
+    __slots__ = ("_ev", "_path", "_resolved")
 
     def __init__(self, ev: Evaluation, path: tuple = ()):
         self._ev, self._path = ev, path
+        self._resolved: Mapping | None = None
 
     def _target(self) -> Mapping:
-        value: Any = self._ev.value()
-        for name in self._path:
-            value = force(value[name])
-        return value
+        # Once the evaluation has a value, the value at the path never changes: keep it (every
+        # option of a submodule, e.g. of each node, is read through here).
+        if self._resolved is None:
+            value: Any = self._ev.value()
+            for name in self._path:
+                value = force(value[name])
+            self._resolved = value
+        return self._resolved
 
     def __getitem__(self, name: str) -> Any:
+        if self._resolved is not None:
+            return self._resolved[name]
         ev = self._ev
         if ev.collecting:
             return ConfigRef(ev, self._path + (name,))

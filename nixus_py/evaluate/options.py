@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from .location import Loc
+from .properties import OPTION_DEFAULT_PRIORITY, Definition, Override
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
 
@@ -28,13 +29,27 @@ class OptionDecl:
     pos: Loc | None = None
     declarations: list[Loc] = field(default_factory=list)
     sub_modules: list = field(default_factory=list)
+    _default_definition: Definition | None = field(default=None, repr=False, compare=False)
 
     def has(self, key: str) -> bool:
         value = getattr(self, key)
         return value is not MISSING and value is not None
 
-    def copy(self, **changes: Any) -> OptionDecl:
-        return replace(self, **changes)
+    def default_definition(self) -> Definition | None:
+        """The default as a definition of priority mkOptionDefault, or None. Made once: the
+        options of every node of a fleet share one merged declaration."""
+        if self.default is MISSING:
+            return None
+        if self._default_definition is None:
+            first = self.declarations[0] if self.declarations else Loc("<unknown>")
+            self._default_definition = Definition(first, Override(OPTION_DEFAULT_PRIORITY, self.default))
+        return self._default_definition
+
+    def copy(self) -> OptionDecl:
+        """A shallow copy to merge other declarations into (dataclasses.replace is much slower)."""
+        return OptionDecl(self.type, self.default, self.defaultText, self.example, self.description,
+                          self.readOnly, self.apply, self.internal, self.visible, self.pos,
+                          self.declarations, self.sub_modules)
 
 
 def _caller_loc(depth: int = 2) -> Loc | None:

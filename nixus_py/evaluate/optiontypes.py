@@ -16,9 +16,8 @@ from ..nixlang import NixPath, NixValue, to_nix
 from .errors import PRIORITY_SUGGESTION, EvalError, show_defs, show_files, show_option
 from .lazyattrs import LazyAttrs
 from .location import line_of
+from .merge import NO_VALUE, merge_definitions
 from .properties import Definition, force
-
-NO_VALUE = object()  # marks "this type has no empty value"
 
 
 class OptionType:
@@ -133,14 +132,11 @@ class SimpleType(OptionType):
     def __init__(self, name: str, description: str, check: Callable[[Any], bool],
                  merge: Callable[[tuple, list[Definition]], Any] = merge_equal_option,
                  description_class: str | None = "noun", payload: Any = None):
-        self.name, self.description, self._check, self._merge = name, description, check, merge
+        self.name, self.description = name, description
+        # The functions are the type's `check` and `merge` themselves, not called by methods: every
+        # definition of every option goes through them.
+        self.check, self.merge = check, merge  # type: ignore[method-assign]
         self.description_class, self._payload = description_class, payload
-
-    def check(self, value: Any) -> bool:
-        return self._check(value)
-
-    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
-        return self._merge(loc, defs)
 
     def payload(self) -> Any:
         return self._payload
@@ -263,7 +259,6 @@ class ListOf(ElemType):
         return isinstance(value, list)
 
     def merge(self, loc: tuple, defs: list[Definition]) -> Any:
-        from .merge import merge_definitions
         out = []
         for n, d in enumerate(defs, 1):
             for m, v in enumerate(d.value, 1):
@@ -295,7 +290,6 @@ class AttrsOf(ElemType):
         return isinstance(value, Mapping)
 
     def merge(self, loc: tuple, defs: list[Definition]) -> Any:
-        from .merge import merge_definitions
         by_name: dict[str, list[Definition]] = {}
         for d in defs:
             for k, v in d.value.items():

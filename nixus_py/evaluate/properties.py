@@ -201,21 +201,29 @@ def discharge(value: Any) -> list:
 
 def filter_overrides(defs: list[Definition]) -> tuple[list[Definition], int]:
     """Keep the definitions with the highest priority (lowest number), stripping mkOverride."""
-    def prio(d: Definition) -> int:
-        return d.value.priority if isinstance(d.value, Override) else DEFAULT_OVERRIDE_PRIORITY
-
-    def strip(d: Definition) -> Definition:
-        return Definition(d.file, force(d.value.content)) if isinstance(d.value, Override) else d
-
-    if len(defs) == 1:
-        return [strip(defs[0])], prio(defs[0])
-    highest = min((prio(d) for d in defs), default=9999)
-    return [strip(d) for d in defs if prio(d) == highest], highest
+    highest = 9999
+    for d in defs:
+        v = d.value
+        priority = v.priority if isinstance(v, Override) else DEFAULT_OVERRIDE_PRIORITY
+        if priority < highest:
+            highest = priority
+    kept = []
+    for d in defs:
+        v = d.value
+        if not isinstance(v, Override):
+            if highest == DEFAULT_OVERRIDE_PRIORITY:
+                kept.append(d)
+        elif v.priority == highest:
+            kept.append(Definition(d.file, force(v.content)))
+    return kept, highest
 
 
 def sort_properties(defs: list[Definition]) -> list[Definition]:
     """Order definitions by mkOrder priority; stable, like Nix's builtins.sort."""
-    if not any(isinstance(d.value, Order) for d in defs):
+    for d in defs:
+        if isinstance(d.value, Order):
+            break
+    else:
         return defs
     stripped = [Definition(d.file, force(d.value.content), d.value.priority) if isinstance(d.value, Order)
                 else d for d in defs]

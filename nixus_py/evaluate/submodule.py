@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..nixlang import NixValue
+from .declarations import DeclarationCache
 from .errors import EvalError
+from .location import Loc
+from .modulevalues import DeferredModule, FileModule, ModuleRef
 from .properties import Definition
 from .optiontypes import OptionType, phrase
 
@@ -17,8 +19,7 @@ if TYPE_CHECKING:
 
 
 def _is_module(value: Any) -> bool:
-    from .modules import ModuleRef
-    return (isinstance(value, (Mapping, str, NixValue, ModuleRef, DeferredModule))
+    return (isinstance(value, (dict, Mapping, str, NixValue, ModuleRef, DeferredModule))  # dict: no ABC check
             or (callable(value) and not isinstance(value, type)))
 
 
@@ -34,6 +35,7 @@ class Submodule(OptionType):
         self.special_args = dict(special_args or {})
         self.shorthand = shorthand
         self._description = description
+        self._declarations = DeclarationCache()  # shared by this type's evaluations (one per node)
 
     @property
     def description(self) -> str:  # type: ignore[override]
@@ -53,7 +55,8 @@ class Submodule(OptionType):
 
     def _evaluation(self, modules: list, prefix: tuple, name: str) -> Evaluation:
         from .modules import Evaluation
-        return Evaluation(modules, prefix=prefix, special_args={**self.special_args, "name": name})
+        return Evaluation(modules, prefix=prefix, special_args={**self.special_args, "name": name},
+                          declarations=self._declarations)
 
     @property
     def sub_modules(self) -> list:  # type: ignore[override]
@@ -63,7 +66,6 @@ class Submodule(OptionType):
         return _is_module(value)
 
     def merge(self, loc: tuple, defs: list[Definition]) -> Any:
-        from .modules import FileModule
         defined = [FileModule(d.file, d.value, config_only=bool(self.shorthand) and isinstance(d.value, Mapping)
                               and not isinstance(d.value, NixValue)) for d in defs]
         return self._evaluation(self.modules + defined, loc, loc[-1] if loc else "").config
@@ -89,21 +91,6 @@ class Submodule(OptionType):
                          self._description or other._description)
 
 
-@dataclass(slots=True)
-class DeferredModule:
-    """The merged value of a `deferredModule` option: its definitions, each a module with its file.
-
-    Python never merges these; they are imported where the module is used (for nodes, the real
-    NixOS module system merges `configuration` at build time).
-    """
-
-    definitions: list[Definition]
-
-    def modules(self) -> list:
-        from .modules import FileModule
-        return [FileModule(d.file, d.value) for d in self.definitions]
-
-
 class DeferredModuleType(OptionType):
     name = "deferredModule"
     description = "module"
@@ -115,7 +102,6 @@ class DeferredModuleType(OptionType):
         return _is_module(value)
 
     def merge(self, loc: tuple, defs: list[Definition]) -> DeferredModule:
-        from .location import Loc
         static = [Definition(Loc("<static module>"), m) for m in self.static_modules]
         return DeferredModule(static + list(defs))
 

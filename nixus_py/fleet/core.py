@@ -4,56 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..evaluate import lazy, mkOption, types
+from ..evaluate import lazy, mkOption, mkOptionDefault, types
 from ..evaluate.location import Loc
 from ..evaluate.submodule import Submodule
 
 HERE = Loc(__file__)
-
-
-def node_options(name: str, **_: Any) -> dict:
-    """The options of one node (one machine) of the fleet."""
-    return {
-        "_file": HERE,
-        "options": {
-            "enable": mkOption(type=types.bool, default=True,
-                               description="Whether this node is part of deployments."),
-            "host": mkOption(type=types.str, default=name, defaultText="the node's name",
-                             description="Address (hostname or IP) that nixus uses to reach the node."),
-            "port": mkOption(type=types.port, default=22, description="SSH port of the node."),
-            "user": mkOption(type=types.str, default="root", description="User that nixus logs in as."),
-            "hostKeys": mkOption(type=types.listOf(types.str), default=[],
-                                 description="The node's public SSH host keys, for strict host-key checking."),
-            "tags": mkOption(type=types.listOf(types.str), default=[],
-                             description="Tags for selecting nodes on the command line (`--on @tag`)."),
-            "system": mkOption(type=types.str, default="x86_64-linux",
-                               description="The node's Nix system type."),
-            "nixpkgs": mkOption(type=types.nullOr(types.either(types.path, types.nixValue)), default=None,
-                                description="Where the node's nixpkgs comes from (a path or Nix value); "
-                                            "null means the fleet default."),
-            "configuration": mkOption(type=types.deferredModule, default={},
-                                      description="The NixOS modules of this machine. nixus keeps each "
-                                                  "definition with its origin; NixOS merges them at build time."),
-            "successTimeout": mkOption(type=types.ints.positive, default=20,
-                                       description="Seconds within which nixus must confirm a switched "
-                                                   "node over a new connection before it rolls back."),
-            "switchTimeout": mkOption(type=types.ints.positive, default=60,
-                                      description="Seconds that activating the new configuration may take."),
-            "privilegeEscalationCommand": mkOption(type=types.listOf(types.str), default=["sudo", "--"],
-                                                   description="Command prefix to gain root when `user` "
-                                                               "is not root."),
-            "buildOn": mkOption(type=types.enum(["local", "target"]), default="local",
-                                description="Where the node's system is built."),
-            "secrets": mkOption(type=types.attrsOf(types.submodule(_secret_options)), default={},
-                                description="Files nixus delivers to the node outside the Nix store "
-                                            "(kept per generation, restored on rollback)."),
-            "deployAfter": mkOption(type=types.listOf(types.str), default=[],
-                                    description="Nodes that must be deployed before this one."),
-            "ignoreFailingSystemdUnits": mkOption(type=types.bool, default=False,
-                                                  description="Treat failing systemd units after activation "
-                                                              "as success."),
-        },
-    }
 
 
 def _secret_options(name: str, **_: Any) -> dict:
@@ -72,6 +27,51 @@ def _secret_options(name: str, **_: Any) -> dict:
     }}
 
 
+# The options of one node (one machine) of the fleet: one constant module, so that the evaluations
+# of all nodes share its declarations (merged once); `fleet_module` makes the name the default host.
+NODE_OPTIONS = {
+    "_file": HERE,
+    "options": {
+        "enable": mkOption(type=types.bool, default=True,
+                           description="Whether this node is part of deployments."),
+        "host": mkOption(type=types.str, defaultText="the node's name",
+                         description="Address (hostname or IP) that nixus uses to reach the node."),
+        "port": mkOption(type=types.port, default=22, description="SSH port of the node."),
+        "user": mkOption(type=types.str, default="root", description="User that nixus logs in as."),
+        "hostKeys": mkOption(type=types.listOf(types.str), default=[],
+                             description="The node's public SSH host keys, for strict host-key checking."),
+        "tags": mkOption(type=types.listOf(types.str), default=[],
+                         description="Tags for selecting nodes on the command line (`--on @tag`)."),
+        "system": mkOption(type=types.str, default="x86_64-linux",
+                           description="The node's Nix system type."),
+        "nixpkgs": mkOption(type=types.nullOr(types.either(types.path, types.nixValue)), default=None,
+                            description="Where the node's nixpkgs comes from (a path or Nix value); "
+                                        "null means the fleet default."),
+        "configuration": mkOption(type=types.deferredModule, default={},
+                                  description="The NixOS modules of this machine. nixus keeps each "
+                                              "definition with its origin; NixOS merges them at build time."),
+        "successTimeout": mkOption(type=types.ints.positive, default=20,
+                                   description="Seconds within which nixus must confirm a switched "
+                                               "node over a new connection before it rolls back."),
+        "switchTimeout": mkOption(type=types.ints.positive, default=60,
+                                  description="Seconds that activating the new configuration may take."),
+        "privilegeEscalationCommand": mkOption(type=types.listOf(types.str), default=["sudo", "--"],
+                                               description="Command prefix to gain root when `user` "
+                                                           "is not root."),
+        "buildOn": mkOption(type=types.enum(["local", "target"]), default="local",
+                            description="Where the node's system is built."),
+        "secrets": mkOption(type=types.attrsOf(types.submodule(_secret_options)), default={},
+                            description="Files nixus delivers to the node outside the Nix store "
+                                        "(kept per generation, restored on rollback)."),
+        "deployAfter": mkOption(type=types.listOf(types.str), default=[],
+                                description="Nodes that must be deployed before this one."),
+        "ignoreFailingSystemdUnits": mkOption(type=types.bool, default=False,
+                                              description="Treat failing systemd units after activation "
+                                                          "as success."),
+    },
+}
+
+
 def _relation_options(**_: Any) -> dict:
     return {"options": {
         "from": mkOption(type=types.str, description="The node the relation starts at."),
@@ -85,10 +85,11 @@ def _relation_options(**_: Any) -> dict:
 
 def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
     """The fleet core: `nodes` (one submodule each, with `defaults` imported) and fleet settings."""
-    def with_defaults(**_: Any) -> dict:
-        return {"_file": HERE, "imports": [config.defaults]}
+    def per_node(name: str, **_: Any) -> dict:
+        """The fleet's `defaults` module, and the node's name as its default `host`."""
+        return {"_file": HERE, "imports": [config.defaults], "config": {"host": mkOptionDefault(name)}}
 
-    node_type = Submodule([node_options, with_defaults], special_args={"nodes": nodes, "fleet": config})
+    node_type = Submodule([NODE_OPTIONS, per_node], special_args={"nodes": nodes, "fleet": config})
     def locked_keys() -> dict:
         known = config["lock"].get("keys", {})
         return {name: known[name] for name in sorted(config["generatedKeys"]) if name in known}

@@ -1,0 +1,42 @@
+"""`.py` modules are compiled once and cached (like `.pyc` files): what a user sees must not change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nixus_py.evaluate import EvalError, eval_modules, mkOption, types
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("NIXUS_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def x_of(module: Path) -> object:
+    """The int option `x` as the module file defines it."""
+    return eval_modules([{"options": {"x": mkOption(type=types.int)}}, str(module)]).config.x
+
+
+def test_a_changed_py_module_is_read_again(tmp_path: Path, cache: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("module = {'x': 1}\n")
+    assert x_of(module) == 1
+    module.write_text("module = {'x': 2}\n")  # same size, likely the same second: only the content differs
+    assert x_of(module) == 2
+    assert len(list((cache / "py").iterdir())) == 1  # one entry per file, replaced
+
+
+def test_a_cached_py_module_still_names_the_line_of_each_definition(tmp_path: Path, cache: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("module = {\n    # not an int:\n    'x': 'one',\n}\n")
+    errors = []
+    for _ in range(2):  # compiled, then from the cache
+        with pytest.raises(EvalError) as e:
+            x_of(module)
+        errors.append(str(e.value))
+    assert list((cache / "py").iterdir())
+    assert errors[0] == errors[1]
+    assert "m.py:3" in errors[1]  # the line of `'x': 'one'` (the path may be shown relative)
