@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import importlib
 import json
-import os
 import sys
 import threading
 import traceback
@@ -254,8 +253,5 @@ def main() -> None:
     gc.freeze()
     gc.set_threshold(50_000)
     code = _run(lambda: app(standalone_mode=True))
-    # Exit without interpreter teardown: the OS frees everything faster than finalization, which
-    # also once crashed (malloc_consolidate) while tearing down after the output was complete.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    gc.freeze()  # the process exits now: the OS frees its objects faster than a last collection
+    sys.exit(code)
