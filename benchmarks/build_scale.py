@@ -37,7 +37,6 @@ import argparse
 import datetime
 import json
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import ROOT, RESULTS, TESTBED_OS, Tools, find_tools, machine, markdown_table, record
+from common import ROOT, RESULTS, TESTBED_OS, Tools, delete_store_paths, find_tools, machine, markdown_table, \
+    record
 from render_scale import FleetDir, fleet_py, node_name
 
 SECTION = "## build_scale"
@@ -201,18 +201,6 @@ def measure_size(n: int, repeat: int, base: Path, tools: Tools, built: list[str]
     return Row(n, runs)
 
 
-def delete_store_paths(paths: list[str]) -> None:
-    """Remove the systems the benchmark built, and their derivations (nothing else refers to them)."""
-    if not paths:
-        return
-    drvs = subprocess.run(["nix-store", "-q", "--deriver", *paths], capture_output=True, text=True).stdout.split()
-    for batch in (paths, [d for d in drvs if d.endswith(".drv")]):
-        proc = subprocess.run(["nix-store", "--delete", *sorted(set(batch))], capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(f"build_scale: could not delete some store paths it built: {proc.stderr.strip()[-500:]}",
-                  file=sys.stderr)
-
-
 # --- reporting --------------------------------------------------------------------------------
 
 def table(rows: list[Row]) -> str:
@@ -285,7 +273,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix="nixus-build-scale-") as tmp:
                 rows = [measure_size(n, args.repeat, Path(tmp), tools, built) for n in sizes]
         finally:
-            delete_store_paths(built)
+            delete_store_paths("build_scale", built)
     command = shlex.join(["python", "benchmarks/build_scale.py", *sys.argv[1:]])
     section = report(rows, args.repeat, command)
     print(section)

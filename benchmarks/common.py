@@ -58,13 +58,34 @@ def find_tools(benchmark: str, *commands: str) -> Tools:
 
 def run(cmd: list[str], tools: Tools, cwd: Path, state: Path | None = None) -> tuple[float, str]:
     """Wall-clock seconds of one run of cmd, and its stdout; a nonzero exit stops the benchmark."""
+    seconds, out, _ = run_capturing(cmd, tools, cwd, state)
+    return seconds, out
+
+
+def run_capturing(cmd: list[str], tools: Tools, cwd: Path, state: Path | None = None,
+                  input: bytes | None = None, env: dict[str, str] | None = None) -> tuple[float, str, str]:
+    """`run`, also giving stderr (where nixus reports progress), taking stdin and more
+    environment variables."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=tools.env(state), cwd=cwd)
+    proc = subprocess.run(cmd, capture_output=True, input=input, env={**tools.env(state), **(env or {})}, cwd=cwd)
     seconds = time.perf_counter() - start
+    out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
     if proc.returncode != 0:
         sys.exit(f"{tools.benchmark}: {shlex.join(cmd)} failed (exit {proc.returncode}):\n"
-                 f"{(proc.stdout[-2000:] + proc.stderr[-3000:]).strip()}")
-    return seconds, proc.stdout
+                 f"{(out[-2000:] + err[-3000:]).strip()}")
+    return seconds, out, err
+
+
+def delete_store_paths(benchmark: str, paths: list[str]) -> None:
+    """Remove store paths a benchmark made, and their derivations (nothing else refers to them)."""
+    if not paths:
+        return
+    drvs = subprocess.run(["nix-store", "-q", "--deriver", *paths], capture_output=True, text=True).stdout.split()
+    for batch in (paths, [d for d in drvs if d.endswith(".drv")]):
+        proc = subprocess.run(["nix-store", "--delete", *sorted(set(batch))], capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"{benchmark}: could not delete some store paths it made: {proc.stderr.strip()[-500:]}",
+                  file=sys.stderr)
 
 
 def use_checkout_python(benchmark: str) -> None:

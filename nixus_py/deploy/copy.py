@@ -1,18 +1,34 @@
 """Copying a closure to a host: ask once which paths it lacks, then stream only those.
 
-The paths go as one `nix-store --export` stream into `nix-store --import` on the host, over the
-host's existing ssh connection: one round trip to learn what is missing, none per path.
+The host imports them with `nix-store --serve --write`, the receiving end of `nix copy --to
+ssh://`, which stores each path as its bytes arrive. Unlike `nix copy`, which waits for the
+host to acknowledge every path before sending the next, nixus sends them all in one stream:
+one round trip to learn what is missing, none per path. The stream is written here from the
+store's files (each path as a NAR, preceded by what the database knows of it) and goes over
+the host's ssh connection, or, for many megabytes, a faster one (see transport.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
+import struct
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .transport import Connection, HostError
 
-CHUNK = 1 << 18
+PROGRESS_EVERY = 0.2  # seconds between progress reports while sending
+# `nix-store --serve` protocol (Nix's serve-protocol.hh): greeting, version 2.5 (the first with
+# cmdAddToStoreNar), and the command that adds one path from its NAR.
+SERVE_MAGIC = 0x390C9DEB
+SERVE_VERSION = 0x205
+ADD_TO_STORE_NAR = 9
+FILE_CHUNK = 1 << 20  # file contents larger than this go to the pipe in pieces of this size
 
 
 @dataclass
@@ -21,14 +37,44 @@ class CopyStats:
     bytes: int = 0
 
 
-async def closure(path: str) -> list[str]:
-    """The local closure of `path`, dependencies first (as `nix-store -qR` sorts it)."""
-    proc = await asyncio.create_subprocess_exec("nix-store", "-qR", path, stdout=asyncio.subprocess.PIPE,
+@dataclass(frozen=True)
+class PathInfo:
+    """What the local Nix database knows of a store path, as the host must register it."""
+
+    path: str
+    nar_hash: str  # sha256, base16
+    nar_size: int
+    deriver: str
+    references: tuple[str, ...]
+
+
+async def _nix_store(*args: str, what: str) -> bytes:
+    """The output of a local `nix-store` query; `what` names it in the error."""
+    proc = await asyncio.create_subprocess_exec("nix-store", *args, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     if proc.returncode != 0:
-        raise HostError(f"cannot read the closure of {path}: {err.decode().strip()}")
-    return out.decode().split()
+        raise HostError(f"cannot read {what}: {err.decode().strip()[-500:]}")
+    return out
+
+
+async def closure(path: str) -> list[str]:
+    """The local closure of `path`, dependencies first (as `nix-store -qR` sorts it)."""
+    return (await _nix_store("-qR", path, what=f"the closure of {path}")).decode().split()
+
+
+async def path_infos(paths: list[str]) -> dict[str, PathInfo]:
+    """Hash, size, deriver and references of each path, from one `nix-store --dump-db`."""
+    lines = (await _nix_store("--dump-db", *paths, what=f"the store database entries of {len(paths)} paths")
+             ).decode().split("\n")
+    infos = {}
+    i = 0
+    while i + 4 < len(lines) and lines[i]:  # path, hash, size, deriver, count, then the references
+        count = int(lines[i + 4])
+        infos[lines[i]] = PathInfo(lines[i], lines[i + 1], int(lines[i + 2]), lines[i + 3],
+                                   tuple(lines[i + 5:i + 5 + count]))
+        i += 5 + count
+    return infos
 
 
 async def missing_paths(conn: Connection, paths: list[str]) -> list[str]:
@@ -44,26 +90,156 @@ async def missing_paths(conn: Connection, paths: list[str]) -> list[str]:
 async def copy_closure(conn: Connection, path: str, progress: Callable[[CopyStats], None]) -> CopyStats:
     """Send what the host lacks of `path`'s closure; nothing when it has it all."""
     stats = CopyStats()
-    missing = await missing_paths(conn, await closure(path))
+    paths = await closure(path)
+    # The database is read here while the host answers.
+    missing, infos = await asyncio.gather(missing_paths(conn, paths), path_infos(paths))
     if not missing:
         return stats
-    export = await asyncio.create_subprocess_exec("nix-store", "--export", *missing, stdout=asyncio.subprocess.PIPE,
-                                                  stderr=asyncio.subprocess.PIPE)
-    assert export.stdout is not None
-
-    async def chunk() -> bytes:
-        return await export.stdout.read(CHUNK)  # type: ignore[union-attr]
+    reported = time.monotonic()
 
     def sent(n: int) -> None:
+        nonlocal reported
         stats.bytes += n
-        progress(stats)
+        if time.monotonic() - reported >= PROGRESS_EVERY:
+            reported = time.monotonic()
+            progress(stats)
 
-    result = await conn.feed("nix-store --import", chunk, sent)
-    _, err = await export.communicate()
-    if export.returncode != 0:
-        raise HostError(f"{conn.target.node}: nix-store --export failed: {err.decode().strip()[-500:]}")
-    if result.code != 0:
-        raise HostError(f"{conn.target.node}: nix-store --import failed: {result.stderr.strip()[-500:]}")
+    loop = asyncio.get_running_loop()
+    read, write = os.pipe()
+    writing = _in_own_thread(_write_stream, [infos[p] for p in missing], write,
+                             lambda n: loop.call_soon_threadsafe(sent, n))
+    # Whichever side fails first ends the other: the host sees the stream end, the writer a
+    # closed pipe (BrokenPipeError, not an error of its own).
+    result, written = await asyncio.gather(
+        conn.feed("nix-store --serve --write >/dev/null", read, size=sum(infos[p].nar_size for p in missing)),
+        writing, return_exceptions=True)
+    if isinstance(written, BaseException) and not isinstance(written, BrokenPipeError):
+        raise HostError(f"{conn.target.node}: cannot send the store paths: {written}") from written
+    if isinstance(result, BaseException):
+        raise result
+    if result.code != 0 or written is not None:
+        raise HostError(f"{conn.target.node}: nix-store --serve failed ({result.code}): "
+                        f"{result.stderr.strip()[-500:]}")
     stats.paths = len(missing)
     progress(stats)
     return stats
+
+
+async def _in_own_thread(fn: Callable[..., None], *args: Any) -> None:
+    """Run a blocking function in a thread of its own: in asyncio's shared pool, the writers of
+    many hosts' streams could take every thread while they wait for readers that need one."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def finish(error: BaseException | None) -> None:
+        if done.done():  # the awaiting task was cancelled
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def run() -> None:
+        error = None
+        try:
+            fn(*args)
+        except BaseException as e:  # handed to the awaiting task
+            error = e
+        try:
+            loop.call_soon_threadsafe(finish, error)
+        except RuntimeError:  # the loop is gone: nobody waits any more
+            pass
+
+    threading.Thread(target=run, name="nixus-copy", daemon=True).start()
+    await done
+
+
+def _write_stream(infos: list[PathInfo], fd: int, on_bytes: Callable[[int], None]) -> None:
+    """The whole `nix-store --serve --write` input for these paths into a pipe, then close it."""
+    out = _Out(fd, on_bytes)
+    try:
+        out.put(_int(SERVE_MAGIC) + _int(SERVE_VERSION))
+        for info in infos:
+            # After the references: registration time (0: the host's now), NAR size, "ultimate",
+            # no signatures, no content address; then the NAR.
+            out.put(_int(ADD_TO_STORE_NAR) + _str(info.path) + _str(info.deriver) + _str(info.nar_hash)
+                    + _int(len(info.references)) + b"".join(map(_str, info.references))
+                    + _int(0) + _int(info.nar_size) + _int(0) + _int(0) + _str(""))
+            out.put(_str("nix-archive-1"))
+            _nar(os.fsencode(info.path), out)
+        out.flush()
+    finally:
+        os.close(fd)
+
+
+def _nar(path: bytes, out: _Out) -> None:
+    """A file, symlink or directory as Nix archives it (`nix-store --dump`): entries sorted by
+    name, regular files with their executable bit and contents."""
+    st = os.lstat(path)
+    out.put(_str("(") + _str("type"))
+    if stat.S_ISLNK(st.st_mode):
+        out.put(_str("symlink") + _str("target") + _str(os.readlink(path)))
+    elif stat.S_ISDIR(st.st_mode):
+        out.put(_str("directory"))
+        for name in sorted(os.listdir(path)):
+            out.put(_str("entry") + _str("(") + _str("name") + _str(name) + _str("node"))
+            _nar(os.path.join(path, name), out)
+            out.put(_str(")"))
+    elif stat.S_ISREG(st.st_mode):
+        out.put(_str("regular") + (_str("executable") + _str("") if st.st_mode & stat.S_IXUSR else b"")
+                + _str("contents") + _int(st.st_size))
+        out.file(path, st.st_size)
+        out.put(b"\0" * (-st.st_size % 8))
+    else:
+        raise HostError(f"{path.decode(errors='replace')}: not a file, directory or symlink; Nix cannot archive it")
+    out.put(_str(")"))
+
+
+class _Out:
+    """Buffered writes into the pipe; large file contents go from file to pipe in the kernel."""
+
+    def __init__(self, fd: int, on_bytes: Callable[[int], None]):
+        self.fd, self.on_bytes = fd, on_bytes
+        self.buffer = bytearray()
+
+    def put(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) >= FILE_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        data, self.buffer = bytes(self.buffer), bytearray()
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+            self.on_bytes(n)
+
+    def file(self, path: bytes, size: int) -> None:
+        """The file's contents, which must be `size` bytes long (a store path does not change)."""
+        with open(path, "rb", buffering=0) as f:
+            if size < FILE_CHUNK or not hasattr(os, "splice"):
+                while size:
+                    data = f.read(min(size, FILE_CHUNK))
+                    if not data:
+                        break
+                    self.put(data)
+                    size -= len(data)
+            else:
+                self.flush()
+                while size and (n := os.splice(f.fileno(), self.fd, min(size, FILE_CHUNK))):
+                    self.on_bytes(n)
+                    size -= n
+        if size:
+            raise HostError(f"{path.decode(errors='replace')} became shorter while it was read")
+
+
+def _int(n: int) -> bytes:
+    """An integer as Nix's protocols and archives write one: 8 bytes, little-endian."""
+    return struct.pack("<Q", n)
+
+
+def _str(s: str | bytes) -> bytes:
+    """A string as Nix writes one: its length, its bytes, zeros up to a multiple of 8."""
+    data = os.fsencode(s) if isinstance(s, str) else s
+    return _int(len(data)) + data + b"\0" * (-len(data) % 8)
