@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import shlex
 import sys
 import tempfile
 import time
@@ -44,8 +43,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import ROOT, RESULTS, TESTBED_OS, Tools, delete_store_paths, find_tools, machine, markdown_table, \
-    record
+from common import (TESTBED_OS, Tools, command_line, delete_store_paths, find_tools, machine, markdown_table,
+                    publish)
 from render_scale import FleetDir, fleet_py, node_name
 
 SECTION = "## build_scale"
@@ -274,12 +273,9 @@ def main() -> None:
                 rows = [measure_size(n, args.repeat, Path(tmp), tools, built) for n in sizes]
         finally:
             delete_store_paths("build_scale", built)
-    command = shlex.join(["python", "benchmarks/build_scale.py", *sys.argv[1:]])
+    command = command_line("build_scale")
     section = report(rows, args.repeat, command)
-    print(section)
-    if not args.no_record:
-        record(section)
-        print(f"(recorded in {RESULTS.relative_to(ROOT)})", file=sys.stderr)
+    publish(section, args.no_record)
 
 
 if __name__ == "__main__":

@@ -134,3 +134,16 @@ def record(section: str) -> None:
         end = text.find("\n## ", start + len(heading))
         text = text[:start] + section.rstrip("\n") + "\n" + (text[end:] if end >= 0 else "")
     RESULTS.write_text(text.rstrip("\n") + "\n")
+
+
+def command_line(name: str) -> str:
+    """How this benchmark was run, as RESULTS.md records it."""
+    return shlex.join(["python", f"benchmarks/{name}.py", *sys.argv[1:]])
+
+
+def publish(section: str, no_record: bool) -> None:
+    """Print a benchmark's section and, unless told not to, record it in RESULTS.md."""
+    print(section)
+    if not no_record:
+        record(section)
+        print(f"(recorded in {RESULTS.relative_to(ROOT)})", file=sys.stderr)

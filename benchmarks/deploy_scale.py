@@ -55,7 +55,6 @@ import json
 import os
 import re
 import resource
-import shlex
 import subprocess
 import sys
 import tarfile
@@ -67,8 +66,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import ROOT, RESULTS, Tools, delete_store_paths, find_tools, machine, markdown_table, record, \
-    run_capturing, use_checkout_python
+from common import (Tools, command_line, delete_store_paths, find_tools, machine, markdown_table, publish,
+                    run_capturing, use_checkout_python)
 from render_scale import FleetDir, fleet_py, node_name
 
 SECTION = "## deploy_scale"
@@ -623,12 +622,9 @@ def main() -> None:
                 runs, copies = measure(Path(tmp))
         finally:
             delete_store_paths("deploy_scale", made)
-    command = shlex.join(["python", "benchmarks/deploy_scale.py", *sys.argv[1:]])
+    command = command_line("deploy_scale")
     section = report(args.hosts, runs, copies, args.repeat, command)
-    print(section)
-    if not args.no_record:
-        record(section)
-        print(f"(recorded in {RESULTS.relative_to(ROOT)})", file=sys.stderr)
+    publish(section, args.no_record)
 
 
 if __name__ == "__main__":

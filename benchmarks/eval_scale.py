@@ -32,7 +32,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from common import HERE, RESULTS, ROOT, Tools, find_tools, machine, markdown_table, record, run_capturing
+from common import HERE, Tools, command_line, find_tools, machine, markdown_table, publish, run_capturing
 
 CORE_NIX = HERE / "eval_scale_core.nix"
 SECTION = "## eval_scale"
@@ -429,12 +429,9 @@ def main() -> None:
     else:
         with tempfile.TemporaryDirectory(prefix="nixus-eval-scale-") as tmp:
             rows, extra = measure(sizes, args.repeat, Path(tmp), tools)
-    command = shlex.join(["python", "benchmarks/eval_scale.py", *sys.argv[1:]])
+    command = command_line("eval_scale")
     section = report(rows, extra, args.repeat, command)
-    print(section)
-    if not args.no_record:
-        record(section)
-        print(f"(recorded in {RESULTS.relative_to(ROOT)})", file=sys.stderr)
+    publish(section, args.no_record)
 
 
 if __name__ == "__main__":

@@ -52,8 +52,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from common import ROOT, RESULTS, TESTBED_OS, Tools, find_tools, machine, markdown_table, record, run, \
-    use_checkout_python
+from common import (TESTBED_OS, Tools, command_line, find_tools, machine, markdown_table, publish, run,
+                    use_checkout_python)
 
 SECTION = "## render_scale"
 EVAL_CONFIG = TESTBED_OS / "lib" / "eval-config.nix"
@@ -397,12 +397,9 @@ def main() -> None:
     else:
         with tempfile.TemporaryDirectory(prefix="nixus-render-scale-") as tmp:
             rows = [measure_size(n, args.repeat, Path(tmp), tools) for n in sizes]
-    command = shlex.join(["python", "benchmarks/render_scale.py", *sys.argv[1:]])
+    command = command_line("render_scale")
     section = report(rows, args.repeat, command)
-    print(section)
-    if not args.no_record:
-        record(section)
-        print(f"(recorded in {RESULTS.relative_to(ROOT)})", file=sys.stderr)
+    publish(section, args.no_record)
 
 
 if __name__ == "__main__":
