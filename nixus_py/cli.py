@@ -155,10 +155,13 @@ _GLOBAL_OPTIONS_WITH_VALUE = ("--nixpkgs-lib", "--state-dir")
 
 
 def add_commands_elsewhere(args: list[str]) -> None:
-    """Register COMMANDS_ELSEWHERE, unless `args` runs one of the commands defined in this file."""
-    if _command_in(args) in {c.name for c in app.registered_commands}:
+    """Register COMMANDS_ELSEWHERE: only the one that `args` runs, none when it runs a command
+    defined in this file, all when it names none (help, or a command to be told is unknown)."""
+    named = _command_in(args)
+    if named in {c.name for c in app.registered_commands}:
         return
-    for name, (module, attribute) in COMMANDS_ELSEWHERE.items():
+    wanted = {named: COMMANDS_ELSEWHERE[named]} if named in COMMANDS_ELSEWHERE else COMMANDS_ELSEWHERE
+    for name, (module, attribute) in wanted.items():
         command = getattr(importlib.import_module(module, __package__), attribute)
         if isinstance(command, typer.Typer):
             app.add_typer(command, name=name)
@@ -212,6 +215,7 @@ def _option_docs(opt: Option) -> Any:
 def _run(fn: Callable[[], Any]) -> int:
     """Run the CLI in a thread with a large stack: deep option chains recurse deeply."""
     result: dict[str, int] = {"code": 0}
+    done = threading.Event()
 
     def target() -> None:
         try:
@@ -226,15 +230,19 @@ def _run(fn: Callable[[], Any]) -> int:
         except Exception:  # a bug in nixus: show it, and never exit 0
             traceback.print_exc()
             result["code"] = 1
+        finally:
+            done.set()
 
     sys.setrecursionlimit(200_000)
     threading.stack_size(512 * 1024 * 1024)
     t = threading.Thread(target=target, daemon=True)
     t.start()
     interrupted = False
-    while t.is_alive():
+    # Wait on an Event, not on t.join(): a Ctrl-C that interrupts join() can leave the thread
+    # looking finished while it still runs (CPython 3.11), and we would exit in mid-deploy.
+    while not done.is_set():
         try:
-            t.join(0.2)
+            done.wait(0.2)
         except KeyboardInterrupt:
             # The first Ctrl-C goes to whoever can wind down cleanly (a deploy lets switching hosts
             # finish or roll back); a second one, or nobody listening, stops at once.
