@@ -1,45 +1,90 @@
-"""The fleet as a graph of nodes and relations (networkx), and the deploy waves it implies."""
+"""The fleet as a graph of nodes and relations, and the deploy order it implies.
+
+Relations come from the modules (`relations`) and from each node's `deployAfter`. Those that
+order deploys give every node the nodes it must wait for; `nixus graph` shows the whole graph
+(networkx) with the waves, the topological generations of that order.
+"""
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Mapping
-from typing import Any
-
-import networkx as nx
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..evaluate.errors import NixusError
 
+if TYPE_CHECKING:
+    import networkx as nx
 
-def fleet_graph(config: Mapping) -> nx.MultiDiGraph:
-    """Nodes with their relations: declared by modules, plus each node's `deployAfter`."""
+
+@dataclass(frozen=True, order=True)
+class Relation:
+    """One edge: `source` relates to `target` (`kind`), because of the definition `why`."""
+
+    source: str
+    target: str
+    kind: str
+    why: str
+    orders: bool  # whether `target` deploys after `source`
+
+
+def relations(config: Mapping) -> list[Relation]:
+    """Every relation of the fleet, sorted: declared by modules, plus each node's `deployAfter`."""
     nodes = config["nodes"]
-    g = nx.MultiDiGraph()
-    for name in sorted(nodes):
-        g.add_node(name, enable=nodes[name]["enable"], tags=list(nodes[name]["tags"]))
+    out = []
     for name in sorted(nodes):
         for before in nodes[name]["deployAfter"]:
             if before not in nodes:
                 raise NixusError(f"nodes.{name}.deployAfter names `{before}', which is not a node")
-            g.add_edge(before, name, kind="deployAfter", orders=True, why=f"nodes.{name}.deployAfter")
+            out.append(Relation(before, name, "deployAfter", f"nodes.{name}.deployAfter", True))
     for r in config["relations"]:
         for end in (r["from"], r["to"]):
             if end not in nodes:
                 raise NixusError(f"a `{r['kind']}' relation names `{end}', which is not a node ({r['why']})")
-        g.add_edge(r["from"], r["to"], kind=r["kind"], orders=r["orders"], why=r["why"])
-    return g
+        out.append(Relation(r["from"], r["to"], r["kind"], r["why"], r["orders"]))
+    return sorted(out)
 
 
-def deploy_waves(g: nx.MultiDiGraph) -> list[list[str]]:
-    """Groups of nodes to deploy one after another: topological generations of ordering edges."""
-    order = nx.DiGraph()
-    order.add_nodes_from(g.nodes)
-    order.add_edges_from((a, b) for a, b, data in g.edges(data=True) if data["orders"])
+def deploy_order(config: Mapping) -> dict[str, set[str]]:
+    """Per node, the nodes that must be deployed before it; a cycle is an error naming it."""
+    before: dict[str, set[str]] = {name: set() for name in config["nodes"]}
+    for r in relations(config):
+        if r.orders and r.source != r.target:
+            before[r.target].add(r.source)
     try:
-        return [sorted(wave) for wave in nx.topological_generations(order)]
-    except nx.NetworkXUnfeasible:
-        cycle = nx.find_cycle(order)
-        names = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
-        raise NixusError(f"the deploy order has a cycle: {names}") from None
+        tuple(graphlib.TopologicalSorter(before).static_order())
+    except graphlib.CycleError as e:
+        ring = e.args[1][:-1]  # each deploys before the next; the last before the first
+        first = ring.index(min(ring))
+        cycle = ring[first:] + ring[:first + 1]
+        raise NixusError(f"the deploy order has a cycle: {' -> '.join(cycle)}") from None
+    return before
+
+
+def deploy_waves(config: Mapping) -> list[list[str]]:
+    """Groups of nodes that may deploy together, one group after another."""
+    sorter = graphlib.TopologicalSorter(deploy_order(config))
+    sorter.prepare()
+    waves = []
+    while sorter.is_active():
+        wave = sorted(sorter.get_ready())
+        sorter.done(*wave)
+        waves.append(wave)
+    return waves
+
+
+def fleet_graph(config: Mapping) -> nx.MultiDiGraph:
+    """Nodes with their relations as a networkx graph."""
+    import networkx as nx  # only `nixus graph` needs it, and it takes a while to import
+
+    nodes = config["nodes"]
+    g = nx.MultiDiGraph(waves=deploy_waves(config))
+    for name in sorted(nodes):
+        g.add_node(name, enable=nodes[name]["enable"], tags=list(nodes[name]["tags"]))
+    for r in relations(config):
+        g.add_edge(r.source, r.target, kind=r.kind, orders=r.orders, why=r.why)
+    return g
 
 
 def graph_data(g: nx.MultiDiGraph) -> dict[str, Any]:
@@ -47,7 +92,7 @@ def graph_data(g: nx.MultiDiGraph) -> dict[str, Any]:
     return {
         "nodes": [{"name": n, **g.nodes[n]} for n in sorted(g.nodes)],
         "edges": [{"from": a, "to": b, **d} for a, b, d in sorted(g.edges(data=True), key=_edge_key)],
-        "waves": deploy_waves(g),
+        "waves": g.graph["waves"],
     }
 
 
@@ -65,7 +110,7 @@ def graph_text(g: nx.MultiDiGraph) -> str:
     """Relations and waves for people."""
     out = [f"{a} -> {b}  {d['kind']}{'  (orders deploy)' if d['orders'] else ''}  {d['why']}".rstrip()
            for a, b, d in sorted(g.edges(data=True), key=_edge_key)]
-    out += [f"wave {i + 1}: {' '.join(w)}" for i, w in enumerate(deploy_waves(g))]
+    out += [f"wave {i + 1}: {' '.join(w)}" for i, w in enumerate(g.graph["waves"])]
     return "\n".join(out) + "\n"
 
 
