@@ -9,6 +9,7 @@ the testbed OS) are cached, so a rebuild with nothing changed starts no Nix eval
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import subprocess
@@ -49,13 +50,16 @@ class NodeBuild:
 Progress = Callable[[str, str], None]  # (node, phase)
 
 
-def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 4) -> list[NodeBuild]:
-    """Render, evaluate and build the nodes; every node gets a result, failed or not."""
+def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 4,
+                sizes: bool = True) -> list[NodeBuild]:
+    """Render, evaluate and build the nodes (with their closure sizes unless not wanted); every
+    node gets a result, failed or not."""
     build_dir = fleet.state_dir / "build"
     rendered = build_dir / "rendered"
     rendered.mkdir(parents=True, exist_ok=True)
     cache_file = build_dir / "cache.json"
-    cache: dict[str, str] = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    # cache key (see _node_expr) -> [derivation, output]
+    cache: dict[str, list[str]] = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     config_nodes = fleet.config["nodes"]
     builds = []
     for name in nodes:
@@ -70,10 +74,15 @@ def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 
             b.error = str(e)
         builds.append(b)
     todo = [b for b in builds if b.error is None]
-    valid = _valid([cache[b.cache_key] for b in todo if b.cache_key and b.cache_key in cache])
+    # A cached derivation still in the store needs no evaluation; with its output there too
+    # (one Nix call checks them all), not even a build.
+    known = {b.node: cache[b.cache_key] for b in todo if b.cache_key and isinstance(cache.get(b.cache_key), list)}
+    valid = _valid([p for entry in known.values() for p in entry])
     for b in todo:
-        if b.cache_key and cache.get(b.cache_key) in valid:
-            b.drv, b.cached = cache[b.cache_key], True
+        drv, out = known.get(b.node, ["", ""])
+        if drv in valid:
+            b.drv, b.cached = drv, True
+            b.out = out if out in valid else None
     _instantiate([b for b in todo if b.drv is None], build_dir, progress, jobs)
     # Nodes built on their host (`buildOn = "target"`) only need their derivations here.
     on_target = [b for b in todo if b.drv is not None and config_nodes[b.node]["buildOn"] == "target"]
@@ -81,11 +90,12 @@ def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 
         outs = _outputs([b.drv for b in on_target if b.drv])
         for b in on_target:
             b.out = outs.get(b.drv or "")
-    _realise([b for b in todo if b.drv is not None and b not in on_target], progress, jobs)
-    _sizes([b for b in builds if b.out and b not in on_target])
+    _realise([b for b in todo if b.drv is not None and b.out is None and b not in on_target], progress, jobs)
+    if sizes:
+        _sizes([b for b in builds if b.out and b not in on_target])
     for b in builds:
         if b.cache_key and b.drv and b.ok:
-            cache[b.cache_key] = b.drv
+            cache[b.cache_key] = [b.drv, b.out or ""] if b not in on_target else [b.drv, ""]
         progress(b.node, "built" if b.ok else "failed")
     cache_file.write_text(json.dumps(cache, indent=1, sort_keys=True))
     return builds
@@ -109,6 +119,7 @@ def _node_expr(name: str, node: Any, module: Path, text: str, base: Path) -> tup
     return expr, key
 
 
+@functools.cache
 def _immutable_identity(nixpkgs: str) -> str | None:
     """What identifies a nixpkgs whose content nixus can vouch for: a store path, or the testbed
     OS (hashed, with the lib it points to)."""
