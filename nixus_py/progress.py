@@ -6,10 +6,11 @@ import sys
 import threading
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported only for a terminal, where its table is drawn
+    from rich.live import Live
+    from rich.table import Table
 
 
 class HostProgress:
@@ -17,8 +18,7 @@ class HostProgress:
 
     def __init__(self, hosts: list[str], title: str, stream=None):
         self.stream = stream or sys.stderr
-        self.console = Console(file=self.stream)
-        self.live_mode = self.console.is_terminal
+        self.live_mode = self.stream.isatty()
         self.title = title
         self.phases = {h: "waiting" for h in hosts}
         self.details = {h: "" for h in hosts}
@@ -28,7 +28,10 @@ class HostProgress:
 
     def __enter__(self) -> HostProgress:
         if self.live_mode:
-            self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
+            from rich.console import Console
+            from rich.live import Live
+            self.live = Live(self._table(), console=Console(file=self.stream), refresh_per_second=8,
+                             transient=False)
             self.live.__enter__()
         return self
 
@@ -51,6 +54,7 @@ class HostProgress:
                 print(f"{host}: {phase}{extra} ({elapsed:.1f}s)", file=self.stream, flush=True)
 
     def _table(self) -> Table:
+        from rich.table import Table
         t = Table(title=self.title, expand=False)
         t.add_column("host")
         t.add_column("phase")

@@ -132,13 +132,15 @@ def test_revoking_a_grant_removes_the_login(deployed: TestbedFleet) -> None:
 
 # --- failures: every host ends on its old system or the new confirmed one ----------------------
 
-def _two_nodes(tb: TestbedFleet, extra_b: str = "{}", b_options: str = "") -> None:
+def _two_nodes(tb: TestbedFleet, extra_b: str = "{}", b_options: str = "", extra_all: str = "") -> None:
+    """Nodes a and b; b with a secret, `extra_b` in its configuration and `b_options`; both
+    with `extra_all` (more keys) in their configuration."""
     secret = tb.dir / "secret.txt"
     if not secret.exists():
         secret.write_text("s3cret-generation-1\n")
     tb.write(textwrap.dedent(f"""\
         modules = [{{
-            "defaults": lambda name, **_: {{"configuration": {{"networking": {{"hostName": name}}}}}},
+            "defaults": lambda name, **_: {{"configuration": {{"networking": {{"hostName": name}}{extra_all}}}}},
             "nodes": {{"a": {{}}, "b": {{"successTimeout": 4, {b_options}
                 "secrets": {{"token": {{"source": "secret.txt", "path": "/var/lib/nixus/token"}}}}}}}},
         }}, {{"nodes": {{"b": {{"configuration": {extra_b}}}}}}}]
@@ -149,12 +151,17 @@ def _current(tb: TestbedFleet, node: str) -> str:
     return tb.ssh("root", node, "readlink -e /run/current-system").stdout.strip()
 
 
-def test_failing_service_rolls_back_to_the_old_generation(testbed_fleet: TestbedFleet) -> None:
-    tb = testbed_fleet
-    _two_nodes(tb)
+def _two_nodes_deployed(tb: TestbedFleet, extra_b: str = "{}", b_options: str = "") -> str:
+    """_two_nodes on running test hosts, deployed; b's system."""
+    _two_nodes(tb, extra_b, b_options)
     assert tb.nixus("testbed", "up").code == 0
     assert tb.nixus("deploy").code == 0
-    old = _current(tb, "b")
+    return _current(tb, "b")
+
+
+def test_failing_service_rolls_back_to_the_old_generation(testbed_fleet: TestbedFleet) -> None:
+    tb = testbed_fleet
+    old = _two_nodes_deployed(tb)
     _two_nodes(tb, '{"systemd": {"services": {"broken": {"script": "exit 3"}}}}')
     r = tb.nixus("deploy", "--json")
     assert r.code == 1
@@ -166,10 +173,7 @@ def test_failing_service_rolls_back_to_the_old_generation(testbed_fleet: Testbed
 
 def test_change_that_breaks_ssh_rolls_back_by_itself(testbed_fleet: TestbedFleet) -> None:
     tb = testbed_fleet
-    _two_nodes(tb)
-    assert tb.nixus("testbed", "up").code == 0
-    assert tb.nixus("deploy").code == 0
-    old = _current(tb, "b")
+    old = _two_nodes_deployed(tb)
     _two_nodes(tb, '{"services": {"openssh": {"ports": [2222]}}}')
     started = time.monotonic()
     r = tb.nixus("deploy", "--json")
@@ -182,10 +186,7 @@ def test_change_that_breaks_ssh_rolls_back_by_itself(testbed_fleet: TestbedFleet
 
 def test_deployer_killed_during_switch_leaves_old_or_confirmed_system(testbed_fleet: TestbedFleet) -> None:
     tb = testbed_fleet
-    _two_nodes(tb, b_options='"switchTimeout": 30,')
-    assert tb.nixus("testbed", "up").code == 0
-    assert tb.nixus("deploy").code == 0
-    old = _current(tb, "b")
+    old = _two_nodes_deployed(tb, b_options='"switchTimeout": 30,')
     # A slow activation gives us time to kill the deployer while b is switching.
     _two_nodes(tb, '{"systemd": {"services": {"slow": {"script": "sleep 2", "serviceConfig": {"Type": "oneshot"}}}}}',
                b_options='"switchTimeout": 30,')
@@ -209,6 +210,32 @@ def test_deployer_killed_during_switch_leaves_old_or_confirmed_system(testbed_fl
     r = tb.nixus("deploy", "--on", "b", "--json")  # the lock is free again, here and on the host
     assert r.code == 0, r.out + r.err
     assert json.loads(r.out)[0]["outcome"] == "switched"
+
+
+def test_ctrl_c_lets_the_switching_host_finish_and_starts_no_other(testbed_fleet: TestbedFleet) -> None:
+    tb = testbed_fleet
+    old_b = _two_nodes_deployed(tb)
+    # Both nodes change, with an activation slow enough to press Ctrl-C while `a` switches.
+    _two_nodes(tb, extra_all=', "systemd": {"services": {"slow": {"script": "sleep 2", '
+                             '"serviceConfig": {"Type": "oneshot"}}}}')
+    proc = subprocess.Popen([shutil.which("nixus") or "nixus", "deploy", "--parallel", "1", "--json"], cwd=tb.dir,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None and proc.stdout is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("a: activating"):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, "".join(seen) + err
+    assert "interrupted: no new hosts will be started" in err
+    result = {h["node"]: h for h in json.loads(out)}
+    assert result["a"]["outcome"] == "switched" and result["a"]["message"] == "committed"
+    assert _current(tb, "a") == result["a"]["new"]
+    assert result["b"]["outcome"] == "skipped" and result["b"]["message"] == "not started: interrupted"
+    assert _current(tb, "b") == old_b
+    assert "failed: b" in err
 
 
 def test_wrong_host_key_is_refused_and_nothing_is_copied(testbed_fleet: TestbedFleet) -> None:
@@ -264,8 +291,8 @@ def test_rollback_restores_that_generations_secrets(testbed_fleet: TestbedFleet)
         local = subprocess.run(["grep", "-rl", secret, "/nix/store", str(tb.dir / ".nixus-state" / "build")],
                                capture_output=True, text=True).stdout
         assert local == ""
-        state_db = (tb.dir / ".nixus-state" / "state.sqlite3").read_bytes()
-        assert secret.encode() not in state_db
+        for db in (tb.dir / ".nixus-state").glob("state.sqlite3*"):  # the database and its log
+            assert secret.encode() not in db.read_bytes()
         remote = tb.ssh("root", "b", f"grep -rl {secret} /nix/store /var/log || true").stdout
         assert remote.strip() == ""
 

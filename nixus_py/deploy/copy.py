@@ -11,6 +11,7 @@ the host's ssh connection, or, for many megabytes, a faster one (see transport.p
 from __future__ import annotations
 
 import asyncio
+import graphlib
 import os
 import stat
 import struct
@@ -58,11 +59,6 @@ async def _nix_store(*args: str, what: str) -> bytes:
     return out
 
 
-async def closure(path: str) -> list[str]:
-    """The local closure of `path`, dependencies first (as `nix-store -qR` sorts it)."""
-    return (await _nix_store("-qR", path, what=f"the closure of {path}")).decode().split()
-
-
 async def path_infos(paths: list[str]) -> dict[str, PathInfo]:
     """Hash, size, deriver and references of each path, from one `nix-store --dump-db`."""
     lines = (await _nix_store("--dump-db", *paths, what=f"the store database entries of {len(paths)} paths")
@@ -77,6 +73,33 @@ async def path_infos(paths: list[str]) -> dict[str, PathInfo]:
     return infos
 
 
+class LocalStore:
+    """What the local Nix database knows of the closures to copy: asked once for the roots of
+    every host (two Nix calls in all), not once per host."""
+
+    def __init__(self) -> None:
+        self.infos: dict[str, PathInfo] = {}
+
+    async def load(self, roots: list[str]) -> LocalStore:
+        """Learn the closures of `roots` (those not known yet)."""
+        new = [r for r in roots if r not in self.infos]
+        if new:
+            paths = (await _nix_store("-qR", *new, what=f"the closures of {len(new)} paths")).decode().split()
+            self.infos.update(await path_infos([p for p in paths if p not in self.infos]))
+        return self
+
+    def closure(self, root: str) -> list[PathInfo]:
+        """The closure of a loaded root, every path after the paths it refers to."""
+        refs: dict[str, set[str]] = {}
+        todo = [root]
+        while todo:
+            path = todo.pop()
+            if path not in refs:
+                refs[path] = set(self.infos[path].references) - {path}
+                todo.extend(refs[path])
+        return [self.infos[p] for p in graphlib.TopologicalSorter(refs).static_order()]
+
+
 async def missing_paths(conn: Connection, paths: list[str]) -> list[str]:
     """Which of `paths` the host's store lacks, in one command (paths go on stdin)."""
     if not paths:
@@ -87,12 +110,14 @@ async def missing_paths(conn: Connection, paths: list[str]) -> list[str]:
     return [p for p in paths if p in invalid]
 
 
-async def copy_closure(conn: Connection, path: str, progress: Callable[[CopyStats], None]) -> CopyStats:
-    """Send what the host lacks of `path`'s closure; nothing when it has it all."""
+async def copy_closure(conn: Connection, path: str, progress: Callable[[CopyStats], None],
+                       store: LocalStore | None = None) -> CopyStats:
+    """Send what the host lacks of `path`'s closure; nothing when it has it all. `store` is
+    the local store's view shared by several copies (else one is made for this copy)."""
     stats = CopyStats()
-    paths = await closure(path)
-    # The database is read here while the host answers.
-    missing, infos = await asyncio.gather(missing_paths(conn, paths), path_infos(paths))
+    infos = (await (store or LocalStore()).load([path])).closure(path)
+    missing = set(await missing_paths(conn, [i.path for i in infos]))
+    infos = [i for i in infos if i.path in missing]
     if not missing:
         return stats
     reported = time.monotonic()
@@ -106,12 +131,12 @@ async def copy_closure(conn: Connection, path: str, progress: Callable[[CopyStat
 
     loop = asyncio.get_running_loop()
     read, write = os.pipe()
-    writing = _in_own_thread(_write_stream, [infos[p] for p in missing], write,
+    writing = _in_own_thread(_write_stream, infos, write,
                              lambda n: loop.call_soon_threadsafe(sent, n))
     # Whichever side fails first ends the other: the host sees the stream end, the writer a
     # closed pipe (BrokenPipeError, not an error of its own).
     result, written = await asyncio.gather(
-        conn.feed("nix-store --serve --write >/dev/null", read, size=sum(infos[p].nar_size for p in missing)),
+        conn.feed("nix-store --serve --write >/dev/null", read, size=sum(i.nar_size for i in infos)),
         writing, return_exceptions=True)
     if isinstance(written, BaseException) and not isinstance(written, BrokenPipeError):
         raise HostError(f"{conn.target.node}: cannot send the store paths: {written}") from written

@@ -1,8 +1,10 @@
 """`nixus deploy`: build, then per host copy → secrets → switch-then-confirm → record.
 
-At most `parallel` hosts are in flight, wave by wave (`nixus graph`); a host that fails fails
-alone, and no host waits for the others except for the waves. Ctrl-C stops starting hosts and
-lets the ones already switching finish or roll back.
+At most `parallel` hosts are in flight. A host that must deploy after others (`nixus graph`)
+gets its system and secrets onto the host meanwhile and waits for them only before it
+switches; no host waits for any other. A host that fails fails alone: without --keep-going no
+more hosts start, but those in flight go on. Ctrl-C also stops hosts that have not begun to
+switch, and lets the ones already switching finish or roll back.
 """
 
 from __future__ import annotations
@@ -24,19 +26,20 @@ from typing import Any, Iterator, Literal
 from ..build.nodes import NodeBuild, build_nodes
 from ..evaluate.errors import NixusError
 from ..fleet.evaluate import Fleet
-from ..fleet.graph import deploy_waves, fleet_graph
+from ..fleet.graph import deploy_order
 from ..interrupts import on_interrupt
 from ..record.state import State
 from ..render.node import render_node
 from ..render.settings import node_settings, settings_json
-from .copy import CopyStats, copy_closure
-from .secrets import Secret, fingerprint, node_secrets, stage
+from .copy import CopyStats, LocalStore, copy_closure
+from .secrets import REMOTE_DIR, Secret, fingerprint, node_secrets, stage
 from .switch import switch
 from .transport import Connection, Unreachable, target_for
 
 Goal = Literal["switch", "boot", "test", "dry-activate"]
 Outcome = Literal["switched", "unchanged", "rolled-back", "failed", "unreachable", "skipped", "dry-run"]
 GOOD = ("switched", "unchanged", "dry-run")
+INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -101,7 +104,9 @@ class Deployment:
         self.parallel, self.keep_going, self.dry_run = parallel, keep_going, dry_run
         self.progress = progress
         self.results = {n: HostResult(n) for n in nodes}
-        self.stop_starting = False
+        self.stopped: str | None = None  # why no more hosts start switching
+        self.systems: list[str] = []  # built here, to be copied
+        self.local: asyncio.Future[LocalStore] | None = None
         self.id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
     def run(self) -> list[HostResult]:
@@ -110,77 +115,95 @@ class Deployment:
 
     async def _run(self) -> list[HostResult]:
         loop = asyncio.get_running_loop()
-        with on_interrupt(lambda: loop.call_soon_threadsafe(self._interrupt)):
+        with on_interrupt(lambda: loop.call_soon_threadsafe(self._stop, INTERRUPTED)):
             return await self._hosts()
 
     async def _hosts(self) -> list[HostResult]:
+        order = deploy_order(self.fleet.config)
         builds = await asyncio.to_thread(build_nodes, self.fleet, self.nodes,
-                                         lambda n, p: self.progress(n, p, ""), self.parallel)
+                                         lambda n, p: self.progress(n, p, ""), self.parallel, sizes=False)
         by_node = {b.node: b for b in builds}
+        self.systems = [b.out for b in builds if b.out and self.fleet.config["nodes"][b.node]["buildOn"] != "target"]
         state = State(self.fleet.state_dir)
         rev, dirty = git_revision(self.fleet.file.parent)
         deploy_id = state.begin_deploy(self.fleet.file, self.goal, rev, dirty)
-        waves = [[n for n in wave if n in self.results] for wave in deploy_waves(fleet_graph(self.fleet.config))]
-        semaphore = asyncio.Semaphore(self.parallel)
-        for wave in waves:
-            await asyncio.gather(*(self._host(n, by_node[n], semaphore) for n in wave))
+        settled = {n: asyncio.Event() for n in self.nodes}
+        slots = asyncio.Semaphore(self.parallel)
+        await asyncio.gather(*(self._host(n, by_node[n], [settled[b] for b in sorted(order[n]) if b in settled],
+                                          settled[n], slots) for n in self.nodes))
         for r in self.results.values():
             if r.outcome != "skipped" or r.message:
                 self._record(state, deploy_id, r)
         state.finish_deploy(deploy_id)
         return [self.results[n] for n in self.nodes]
 
-    def _interrupt(self) -> None:
-        self.stop_starting = True
-        for r in self.results.values():
-            if r.outcome == "skipped" and not r.message:
-                r.message = "not started: interrupted"
+    def _stop(self, why: str) -> None:
+        """Start no more hosts; when interrupted, also switch no more of those not switching yet."""
+        self.stopped = why if why == INTERRUPTED else self.stopped or why
 
-    async def _host(self, node: str, build: NodeBuild, semaphore: asyncio.Semaphore) -> None:
+    async def _host(self, node: str, build: NodeBuild, before: list[asyncio.Event], settled: asyncio.Event,
+                    slots: asyncio.Semaphore) -> None:
         r = self.results[node]
-        async with semaphore:
-            if self.stop_starting:
-                r.message = r.message or "not started: an earlier host failed"
-                self.progress(node, "skipped", r.message)
+        try:
+            await self._deploy_host(r, build, before, slots)
+        except Unreachable as e:
+            r.outcome, r.message = "unreachable", str(e)
+        except NixusError as e:  # includes a wrong host key: refused before anything is sent
+            r.outcome, r.message = "failed", str(e)
+        finally:
+            settled.set()
+        r.duration = time.time() - r.started
+        self.progress(node, r.outcome, r.message.splitlines()[0] if r.message else "")
+        if r.outcome not in GOOD + ("skipped",) and not self.keep_going:
+            self._stop("an earlier host failed")
+
+    async def _deploy_host(self, r: HostResult, build: NodeBuild, before: list[asyncio.Event],
+                           slots: asyncio.Semaphore) -> None:
+        """Connect, check, copy and stage; then, once the hosts it comes after have settled, switch.
+        The host holds one of the `parallel` slots throughout, except while it waits for those."""
+        async with slots:
+            if self.stopped:
+                r.message = f"not started: {self.stopped}"
                 return
             r.started = time.time()
+            if not build.ok:
+                raise NixusError(f"build failed: {build.error}")
+            node = self.fleet.config["nodes"][r.node]
+            r.new_path = build.out
+            secrets = node_secrets(r.node, node, self.fleet.state_dir, self.fleet.file.parent)
+            target = target_for(r.node, node, self.fleet.config["deploy"]["identityFile"])
+            self.progress(r.node, "connecting", target.describe())
+            conn = await Connection.open(target)
             try:
-                await self._deploy_host(r, build)
-            except Unreachable as e:
-                r.outcome, r.message = "unreachable", str(e)
-            except NixusError as e:  # includes a wrong host key: refused before anything is sent
-                r.outcome, r.message = "failed", str(e)
-            r.duration = time.time() - r.started
-            self.progress(node, r.outcome, r.message.splitlines()[0] if r.message else "")
-            if not r.ok and not self.keep_going:
-                self.stop_starting = True
+                if not await self._prepare(r, conn, build, secrets, node):
+                    return
+                if not all(e.is_set() for e in before):
+                    self.progress(r.node, "waiting", "for the hosts it deploys after")
+                    slots.release()
+                    try:
+                        await asyncio.gather(*(e.wait() for e in before))
+                    finally:
+                        await slots.acquire()
+                if self.stopped == INTERRUPTED:  # a failure elsewhere does not stop hosts in flight
+                    r.message = f"copied, not switched: {self.stopped}"
+                    return
+                await self._switch(r, conn, node)
+            finally:
+                await conn.close()
 
-    async def _deploy_host(self, r: HostResult, build: NodeBuild) -> None:
-        if not build.ok:
-            raise NixusError(f"build failed: {build.error}")
-        node = self.fleet.config["nodes"][r.node]
-        r.new_path = build.out
-        secrets = node_secrets(r.node, node, self.fleet.state_dir, self.fleet.file.parent)
-        target = target_for(r.node, node, self.fleet.config["deploy"]["identityFile"])
-        self.progress(r.node, "connecting", target.describe())
-        conn = await Connection.open(target)
-        try:
-            await self._on_host(r, conn, build, secrets, node)
-        finally:
-            await conn.close()
-
-    async def _on_host(self, r: HostResult, conn: Connection, build: NodeBuild, secrets: list[Secret],
-                       node: Any) -> None:
+    async def _prepare(self, r: HostResult, conn: Connection, build: NodeBuild, secrets: list[Secret],
+                       node: Any) -> bool:
+        """Get the system and its secrets onto the host; False when there is nothing to switch."""
         system = build.out or ""
-        current = (await conn.run("readlink -e /run/current-system || true", timeout=30)).stdout.strip()
+        probe = await conn.run(
+            'printf "%s\\n" "$(readlink -e /run/current-system)" "$(readlink -e /nix/var/nix/profiles/system)" '
+            f'"$(cat {REMOTE_DIR}/{Path(system).name}/fingerprint 2>/dev/null)"', timeout=30)
+        current, profile, staged = (probe.stdout.split("\n") + ["", "", ""])[:3]
         r.old_path = current or None
-        staged = await conn.run(f"cat /nix/var/nixus/secrets/{Path(system).name}/fingerprint 2>/dev/null || true",
-                                timeout=30)
-        if self.goal in ("switch", "test") and current == system and staged.stdout.strip() == fingerprint(secrets):
-            profile = (await conn.run("readlink -e /nix/var/nix/profiles/system || true", timeout=30)).stdout.strip()
-            if self.goal == "test" or profile == system:
-                r.outcome, r.message = "unchanged", "already running this system"
-                return
+        if (self.goal in ("switch", "test") and current == system and staged == fingerprint(secrets)
+                and (self.goal == "test" or profile == system)):
+            r.outcome, r.message = "unchanged", "already running this system"
+            return False
 
         def copied(stats: CopyStats) -> None:
             r.copied_paths, r.copied_bytes = stats.paths, stats.bytes
@@ -189,10 +212,13 @@ class Deployment:
         await self._provide(r, conn, system, build, node, copied)
         if self.dry_run:
             r.outcome, r.message = "dry-run", f"copied {r.copied_paths} paths; not switched (--dry-run)"
-            return
+            return False
         await stage(conn, system, secrets)
-        outcome = await switch(conn, self.id, system, self.goal, node["switchTimeout"], node["successTimeout"],
-                               lambda phase: self.progress(r.node, phase, ""))
+        return True
+
+    async def _switch(self, r: HostResult, conn: Connection, node: Any) -> None:
+        outcome = await switch(conn, self.id, r.new_path or "", self.goal, node["switchTimeout"],
+                               node["successTimeout"], lambda phase: self.progress(r.node, phase, ""))
         r.log = outcome.log
         if outcome.ok:
             r.outcome = "switched" if self.goal != "dry-activate" else "dry-run"
@@ -213,7 +239,9 @@ class Deployment:
             await conn.run(f"nix-store --realise {build.drv} >/dev/null", timeout=3600)
             return
         self.progress(r.node, "copying", "")
-        await copy_closure(conn, system, copied)
+        if self.local is None:  # what the local store knows of every system, asked once
+            self.local = asyncio.ensure_future(LocalStore().load(self.systems))
+        await copy_closure(conn, system, copied, await self.local)
 
     def _record(self, state: State, deploy_id: int, r: HostResult) -> None:
         conf = self.fleet.config["nodes"][r.node]["configuration"]

@@ -6,6 +6,7 @@ Contents never go into the store, the rendered Nix, a command line or a log.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,11 +60,11 @@ def fingerprint(secrets: list[Secret]) -> str:
 
 
 async def stage(conn: Connection, system: str, secrets: list[Secret]) -> None:
-    """Put the secrets of `system` into its own directory on the host (not yet installed)."""
+    """Put the secrets of `system` into its own directory on the host (not yet installed): the
+    files under files/, a manifest saying where each goes, and their fingerprint."""
     directory = f"{REMOTE_DIR}/{Path(system).name}"
-    await conn.run(f"mkdir -p -m 700 {REMOTE_DIR} {directory}", timeout=30)
-    for s in secrets:
-        await conn.write_file(f"{directory}/{s.name}", s.content, 0o400)
+    await conn.run(f"mkdir -p -m 700 {REMOTE_DIR} {directory} {directory}/files", timeout=30)
     manifest = "".join(f"{s.name}\t{s.path}\t{s.user}\t{s.group}\t{s.mode}\n" for s in secrets)
-    await conn.write_file(f"{directory}/manifest", manifest.encode(), 0o400)
-    await conn.write_file(f"{directory}/fingerprint", fingerprint(secrets).encode(), 0o400)
+    files = {f"files/{s.name}": s.content for s in secrets}
+    files |= {"manifest": manifest.encode(), "fingerprint": fingerprint(secrets).encode()}
+    await asyncio.gather(*(conn.write_file(f"{directory}/{name}", data, 0o400) for name, data in files.items()))

@@ -2,22 +2,68 @@
 # nixus's switcher: runs on the host, detached from the ssh session that started it, so a
 # deployer that dies or a connection that drops cannot leave the host half-switched.
 #
-#   switcher.sh ID NEW GOAL SWITCH_TIMEOUT SUCCESS_TIMEOUT
+#   switcher.sh start ID NEW GOAL SWITCH_TIMEOUT SUCCESS_TIMEOUT
+#       start `run` detached, then `watch` it until it has activated NEW (or ended)
+#   switcher.sh run ID NEW GOAL SWITCH_TIMEOUT SUCCESS_TIMEOUT
+#       the switch itself (see below)
+#   switcher.sh watch ID UNTIL SECONDS
+#       print the switch's states as they change, until `activated` (UNTIL=activated) or a
+#       final state; after a final one, print its record: the previous system and the log
 #
-# It takes the host's deploy lock (recovering it when its holder is gone), installs the secrets
-# of NEW, activates it, and for `switch`/`test` waits SUCCESS_TIMEOUT seconds for the deployer
-# to confirm over a new ssh connection (by creating $dir/confirmed). Without confirmation, or
-# when activation fails, it switches back to the previous system and its secrets. Every step
-# is written to $dir/state, which the deployer reads.
+# `run` takes the host's deploy lock (recovering it when its holder is gone), installs the
+# secrets of NEW, activates it, and for `switch`/`test` waits SUCCESS_TIMEOUT seconds for the
+# deployer to confirm over a new ssh connection (by creating $dir/confirmed). Without
+# confirmation, or when activation fails, it switches back to the previous system and its
+# secrets. Every step is written to $dir/state, which `watch` reports.
 set -u
-id=$1 new=$2 goal=$3 switch_timeout=$4 success_timeout=$5
+mode=$1 id=$2
 base=/run/nixus
 dir=$base/deploys/$id
 lock=$base/lock
 profile=/nix/var/nix/profiles/system
 secrets=/nix/var/nixus/secrets
-mkdir -p "$dir"
+TICK=0.05  # seconds between looks at a file that another process changes
 umask 077
+
+final() {
+  case "$1" in committed|rolled-back*|failed*|done*) return 0 ;; esac
+  return 1
+}
+
+watch() {
+  until=$1 ticks=$(($2 * 20)) last=
+  while [ "$ticks" -gt 0 ]; do
+    now=
+    [ -e "$dir/state" ] && read -r now < "$dir/state"  # builtins: no process per look
+    if [ "$now" != "$last" ]; then
+      printf 'state %s\n' "$now"
+      last=$now
+      if final "$now"; then
+        printf 'old %s\nlog\n' "$(cat "$dir/old" 2>/dev/null || true)"
+        cat "$dir/activation.log" 2>/dev/null || true
+        exit 0
+      fi
+      [ "$until" = activated ] && [ "$now" = activated ] && exit 0
+    fi
+    sleep "$TICK"
+    ticks=$((ticks - 1))
+  done
+  exit 0
+}
+
+case "$mode" in
+  watch) watch "$3" "$4" ;;
+  start)
+    mkdir -p "$dir"
+    shift
+    setsid -f /bin/sh "$0" run "$@" </dev/null >/dev/null 2>&1
+    watch activated $(($4 + 30)) ;;
+  run) ;;
+  *) echo "switcher.sh: unknown mode $mode" >&2; exit 2 ;;
+esac
+
+new=$3 goal=$4 switch_timeout=$5 success_timeout=$6
+mkdir -p "$dir"
 
 state() {
   printf '%s\n' "$1" > "$dir/state.tmp" && mv "$dir/state.tmp" "$dir/state"
@@ -49,7 +95,7 @@ install_secrets() {
   [ -f "$m" ] || return 0
   while IFS='	' read -r name path owner group mode; do
     mkdir -p "$(dirname "$path")"
-    cp "$secrets/$(basename "$1")/$name" "$path.nixus-tmp" &&
+    cp "$secrets/$(basename "$1")/files/$name" "$path.nixus-tmp" &&
       chown "$owner:$group" "$path.nixus-tmp" && chmod "$mode" "$path.nixus-tmp" &&
       mv "$path.nixus-tmp" "$path" || return 1
   done < "$m"
@@ -89,13 +135,11 @@ code=$?
 state "activated"
 
 # Wait for the deployer to prove it can still get in, over a connection opened after the switch.
-waited=0
+ticks=$((success_timeout * 20))
 while [ ! -e "$dir/confirmed" ]; do
-  if [ "$waited" -ge $((success_timeout * 5)) ]; then
-    rollback "no confirmation within ${success_timeout}s"
-  fi
-  sleep 0.2
-  waited=$((waited + 1))
+  [ "$ticks" -gt 0 ] || rollback "no confirmation within ${success_timeout}s"
+  sleep "$TICK"
+  ticks=$((ticks - 1))
 done
 
 if [ "$goal" = switch ]; then

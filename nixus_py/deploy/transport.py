@@ -13,16 +13,19 @@ import fcntl
 import functools
 import os
 import re
+import shlex
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncssh
 
 from ..evaluate.errors import NixusError
 
+T = TypeVar("T")
 CONNECT_TIMEOUT = 10.0
 # Streams of at least this many bytes go over OpenSSH. For one host on a 2-core machine the second
 # connection's setup (a process, a key exchange, a login: 0.1-0.3 s) pays off from about 64 MB;
@@ -63,9 +66,12 @@ class Target:
     def describe(self) -> str:
         return f"{self.user}@{self.host}:{self.port}"
 
-    def root_prefix(self) -> str:
-        """What runs a command as root on the host (nothing when we log in as root)."""
-        return "" if self.user == "root" else " ".join(self.privilege) + " "
+    def as_root(self, command: str) -> str:
+        """A shell command line that runs `command` as root on the host (as it is when we log in
+        as root, else through the node's privilegeEscalationCommand and a shell of its own)."""
+        if self.user == "root":
+            return command
+        return " ".join(map(shlex.quote, self.privilege)) + " sh -c " + shlex.quote(command)
 
 
 @dataclass
@@ -82,7 +88,7 @@ class Connection:
     target: Target
     conn: asyncssh.SSHClientConnection
     tunnel: Connection | None = field(default=None, repr=False)
-    sftp: asyncssh.SFTPClient | None = field(default=None, repr=False)
+    sftp: asyncio.Future[asyncssh.SFTPClient] | None = field(default=None, repr=False)
 
     @classmethod
     async def open(cls, target: Target, timeout: float = CONNECT_TIMEOUT) -> Connection:
@@ -112,13 +118,8 @@ class Connection:
     async def run(self, command: str, *, input: str | bytes | None = None, timeout: float = 60.0,
                   check: bool = True, root: bool = True) -> Result:
         """Run a shell command on the host (as root unless told otherwise)."""
-        full = (self.target.root_prefix() if root else "") + command
-        try:
-            proc = await asyncio.wait_for(self.conn.run(full, input=input, check=False), timeout)
-        except asyncio.TimeoutError:
-            raise HostError(f"{self.target.node}: `{command.split()[0]}' did not finish within {timeout:.0f} s") from None
-        except (OSError, asyncssh.Error) as e:
-            raise Unreachable(f"{self.target.node}: connection lost: {_reason(e)}") from None
+        full = self.target.as_root(command) if root else command
+        proc = await self._within(command, self.conn.run(full, input=input, check=False), timeout)
         result = Result(proc.exit_status if proc.exit_status is not None else -1,
                         _text(proc.stdout), _text(proc.stderr))
         if check and result.code != 0:
@@ -126,11 +127,40 @@ class Connection:
                             f"{result.stderr.strip()[-500:]}")
         return result
 
+    async def stream(self, command: str, on_line: Callable[[str], None], *, input: str = "",
+                     timeout: float = 60.0) -> Result:
+        """Run a command as root and hand each line of its output to `on_line` as it arrives."""
+        lines: list[str] = []
+
+        async def go() -> Result:
+            proc = await self.conn.create_process(self.target.as_root(command))
+            proc.stdin.write(input)
+            proc.stdin.write_eof()
+            async for line in proc.stdout:
+                lines.append(line)
+                on_line(line.rstrip("\n"))
+            done = await proc.wait(check=False)
+            if done.exit_status is None and done.exit_signal is None:
+                raise Unreachable(f"{self.target.node}: connection lost")
+            return Result(done.exit_status if done.exit_status is not None else -1, "".join(lines),
+                          _text(done.stderr))
+
+        return await self._within(command, go(), timeout)
+
+    async def _within(self, command: str, work: Awaitable[T], timeout: float) -> T:
+        """`work` for `command`, with a timeout, and a lost connection as Unreachable."""
+        try:
+            return await asyncio.wait_for(work, timeout)
+        except asyncio.TimeoutError:
+            raise HostError(f"{self.target.node}: `{command.split()[0]}' did not finish within {timeout:.0f} s") from None
+        except (OSError, asyncssh.Error) as e:
+            raise Unreachable(f"{self.target.node}: connection lost: {_reason(e)}") from None
+
     async def feed(self, command: str, source: int, size: int = 0, timeout: float = 3600.0) -> Result:
         """Run a command with its stdin streamed from `source`, the read end of a local pipe
         (taken over and closed here). `size`, the expected length when known, lets a large
         stream take the faster OpenSSH client."""
-        full = self.target.root_prefix() + command
+        full = self.target.as_root(command)
         _widen(source)
         try:
             if size >= OPENSSH_BYTES and self.target.jump is None and shutil.which("ssh"):
@@ -223,13 +253,15 @@ class Connection:
         """Write a file atomically over sftp, created with `mode` before any content arrives."""
         tmp = f"{path}.nixus-tmp"
         try:
-            # One sftp session for all the files: each new one costs round trips and a process on the host.
+            # One sftp session for all the files, also those written at the same time: each new
+            # one costs round trips and a process on the host.
             if self.sftp is None:
-                self.sftp = await self.conn.start_sftp_client()
-            async with self.sftp.open(tmp, "wb", asyncssh.SFTPAttrs(permissions=mode)) as f:
+                self.sftp = asyncio.ensure_future(self.conn.start_sftp_client())
+            sftp = await self.sftp
+            async with sftp.open(tmp, "wb", asyncssh.SFTPAttrs(permissions=mode)) as f:
                 await f.write(data)
-            await self.sftp.chmod(tmp, mode)
-            await self.sftp.posix_rename(tmp, path)
+            await sftp.chmod(tmp, mode)
+            await sftp.posix_rename(tmp, path)
         except (OSError, asyncssh.Error) as e:
             self.sftp = None
             raise HostError(f"{self.target.node}: cannot write {path}: {_reason(e)}") from None
