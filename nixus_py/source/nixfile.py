@@ -26,6 +26,7 @@ from typing import Any
 from .. import settings
 from ..evaluate.lib import ints
 from ..evaluate import optiontypes as t
+from ..evaluate.declarations import option_type
 from ..evaluate.errors import EvalCycle, EvalError, SourceError, show_option
 from ..evaluate.location import Loc, LocatedDict
 from ..evaluate.modules import Evaluation, ModuleRef
@@ -296,7 +297,7 @@ _SIMPLE_TYPES: dict[str, Any] = {
     "unspecified": t.unspecified, "bool": t.bool_, "int": t.int_, "float": t.float_, "number": t.number,
     "str": t.str_, "nonEmptyStr": t.non_empty_str, "singleLineStr": t.single_line_str, "lines": t.lines,
     "commas": t.commas, "envVar": t.env_var, "path": t.path, "package": t.package, "anything": t.anything,
-    "attrs": t.attrs, "raw": t.raw, "nixValue": t.nix_value,
+    "attrs": t.attrs, "raw": t.raw, "nixValue": t.nix_value, "optionType": option_type,
     "ints.unsigned": ints.unsigned, "ints.positive": ints.positive, "ints.u8": ints.u8,
     "ints.u16": ints.u16, "ints.u32": ints.u32, "ints.s8": ints.s8,
     "ints.s16": ints.s16, "ints.s32": ints.s32,

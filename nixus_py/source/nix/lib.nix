@@ -71,6 +71,7 @@ let
     deferredModule = mkType "deferredModule" { staticModules = [ ]; };
     deferredModuleWith = { staticModules ? [ ] }: mkType "deferredModule" { inherit staticModules; };
     nixValue = mkType "nixValue" { };
+    optionType = mkType "optionType" { };
   };
 
   overrides = rec {
