@@ -3,10 +3,12 @@
 Each round runs `nix-instantiate` once (nix/driver.nix) over every `.nix` module, with a `lib`
 whose module functions build plain data (nix/lib.nix) and with what is known of `config` so far.
 Values that need an unknown part of `config` come back pending; nixus evaluates all it can,
-then runs another round with more of `config` known, until no round makes progress. What is
-still pending then (a `throw`, options that need each other) fails only when read, as in Nix,
-with the Nix error behind it. Nix functions (submodule functions, `apply`, NixOS modules in
-`configuration`) stay in Nix as references.
+then runs another round with more of `config` known, until no round makes progress. A round
+serializes only what nixus asks for: new modules and applications, and the values it needed that
+came back pending. Known values never change, so one evaluation lives through all rounds, and
+a value is decoded once. What is still pending at the end (a `throw`, options that need each
+other) fails only when read, as in Nix, with the Nix error behind it. Nix functions (submodule
+functions, `apply`, NixOS modules in `configuration`) stay in Nix as references.
 """
 
 from __future__ import annotations
@@ -39,28 +41,25 @@ from ..nixlang import NixPath, NixValue
 DRIVER = Path(__file__).parent / "nix" / "driver.nix"
 MAX_ROUNDS = 50
 NOT_KNOWN = "nixus: value not known yet"  # the driver's `throw` for a part of config not known yet
+SEES_UNKNOWN = "nixus: tryEval may see unknown config"  # the driver's trace when results may still change
 
 
 class Pending(Exception):
     """A value needs a part of `config` or a Nix application that the next round provides."""
 
 
-class _PendingValue(Lazy):
-    """A Nix value that the last round could not evaluate (`tryEval` failed), at `ref` in its output."""
+class _FromNix(Lazy):
+    """The Nix value at `ref` in the driver's structure: known once a round has serialized it (a module
+    file, an application, or a value that `tryEval` could not evaluate yet)."""
 
     __slots__ = ()
 
-    def __init__(self, ref: tuple) -> None:
-        super().__init__(partial(_raise_pending, ref))
+    def __init__(self, ref: tuple, file: Loc) -> None:
+        super().__init__(partial(_from_nix, ref, file))
 
 
-def _raise_pending(ref: tuple) -> Any:
-    s = _current.get()
-    if s is not None:
-        if s.settled:
-            raise s.failure(ref)
-        s.blocked[ref] = None
-    raise Pending()
+def _from_nix(ref: tuple, file: Loc) -> Any:
+    return decode(_session().result(ref), file)
 
 
 class _Later(Lazy):
@@ -125,11 +124,16 @@ class NixSession:
         self.files: list[str] = []
         self.requests: list[tuple] = []
         self.request_index: dict[tuple, int] = {}
-        self.file_results: dict[str, Any] = {}
-        self.app_results: dict[int, Any] = {}
+        self.values: dict[tuple, _FromNix] = {}  # by ref: each module file and application, decoded once
+        self.results: dict[tuple, Any] = {}  # by ref: what a round serialized (not what came back pending)
+        self.asked: set[tuple] = set()  # every ref a round was asked for
+        self.last_asked: set[tuple] = set()  # the refs of the last round (with the config known now)
+        # Once Nix code may have caught an unknown value (`tryEval`), known results can change: every
+        # round then serializes everything anew, and results of the rounds before are stale.
+        self.replay = False
+        self.stale = False
         self.known: Any = {"__nixus": "pending"}
-        self.dirty = False  # a new file or request appeared during this round
-        self.blocked: dict[tuple, None] = {}  # the pending Nix values this round's config needed
+        self.blocked: dict[tuple, None] = {}  # the refs this evaluation needed and does not have
         self.settled = False  # no round can make progress: what is still pending fails when read
         self.stuck: list[tuple] = []  # the options still pending when the rounds settled
         self.diagnoses: dict[tuple, str | None] = {}  # by pending value: its Nix error, None for a cycle
@@ -137,39 +141,57 @@ class NixSession:
 
     def file_module(self, path: Path) -> Any:
         key = str(path)
-        if key not in self.file_results:
-            if key not in self.files:
-                self.files.append(key)
-                self.dirty = True
-            self._next_round()
-        return self.file_results[key]
+        if key not in self.files:
+            self.files.append(key)
+        return self._value(("files", self.files.index(key)), Loc(key))
 
     def apply(self, request: tuple) -> Any:
         index = self.request_index.get(request)
         if index is None:
             index = self.request_index[request] = len(self.requests)
             self.requests.append(request)
-            self.dirty = True
-        if index not in self.app_results:
-            self._next_round()
-        return self.app_results[index]
+        return self._value(("apps", index), Loc("<nix function>"))
 
-    def _next_round(self) -> None:
-        """What the last round did not evaluate: the next round's, or one right away once settled."""
-        if not self.settled:
-            raise Pending()
-        self.run_round()
+    def _value(self, ref: tuple, file: Loc) -> _FromNix:
+        found = self.values.get(ref)
+        if found is None:
+            found = self.values[ref] = _FromNix(ref, file)
+        return found
 
-    def run_round(self) -> None:
-        """One nix-instantiate over all files and requests, with the known config."""
+    def result(self, ref: tuple) -> Any:
+        """What a round serialized at `ref`; Pending until a round has (a failure once settled)."""
+        if ref in self.results:
+            return self.results[ref]
+        if self.settled:
+            if ref not in self.last_asked:  # a value first needed now: the config is complete
+                self.run_round([ref])
+                if ref in self.results:
+                    return self.results[ref]
+            raise self.failure(ref)
+        self.blocked[ref] = None
+        raise Pending()
+
+    @property
+    def new_refs(self) -> bool:
+        """Whether this evaluation needs something that no round was asked for yet."""
+        return any(ref not in self.asked for ref in self.blocked)
+
+    def run_round(self, want: list[tuple]) -> None:
+        """One nix-instantiate over all files and requests, with the known config, serializing `want`."""
         self.rounds += 1
-        proc = self._instantiate()
+        if self.replay:
+            want = list(dict.fromkeys([*self.values, *want]))  # the modules and applications, in full
+            self.results, self.values, self.stale = {}, {}, False
+        proc = self._instantiate(want=[list(r) for r in want])
         if proc.returncode != 0:
             raise SourceError(_nix_error(proc.stderr, self.files), files=self.files)
-        out = json.loads(proc.stdout)
-        self.file_results = {f: decode(v, Loc(f)) for f, v in zip(self.files, out["files"])}
-        self.app_results = {i: decode(v, Loc("<nix function>")) for i, v in enumerate(out["apps"])}
-        self.dirty = False
+        if SEES_UNKNOWN in proc.stderr and not self.replay:
+            self.replay = self.stale = True
+        for ref, raw in zip(want, json.loads(proc.stdout)):
+            if not (isinstance(raw, dict) and raw.get("__nixus") == "pending" and tuple(raw["ref"]) == ref):
+                self.results[ref] = raw
+        self.asked.update(want)
+        self.last_asked = set(want)
 
     def settle(self, stuck: list[tuple]) -> None:
         """No more rounds: values still pending now fail when read, as a Nix error would."""
@@ -194,7 +216,7 @@ class NixSession:
         """The error of a pending value, unless it only waits for config: the driver's `tryEval` cannot
         tell a `throw` (or failed `assert`) from a part of config not known yet; Nix without it can."""
         if ref not in self.diagnoses:
-            proc = self._instantiate(diagnose=list(ref))
+            proc = self._instantiate(want=[], diagnose=list(ref))
             failed = proc.returncode != 0 and NOT_KNOWN not in proc.stderr
             self.diagnoses[ref] = _nix_error(proc.stderr, self.files) if failed else None
         return self.diagnoses[ref]
@@ -203,7 +225,7 @@ class NixSession:
         data = {"files": self.files, "known": self.known, "requests": [_request_json(r) for r in self.requests],
                 **extra}
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=True) as f:
-            json.dump(data, f)
+            f.write(json.dumps(data))  # in one piece: json.dump writes many small chunks
             f.flush()
             expr = f"import {DRIVER} {{ libPath = {settings.nixpkgs_lib()}; inputFile = {f.name}; }}"
             # Read-write mode, as `nix eval`: modules may be imported from the store (builtins.toFile,
@@ -270,27 +292,33 @@ def _decode_module(v: dict, file: Loc) -> Any:
     return {**extra, "imports": [inner]}
 
 
-def _pending_in(values: Any) -> _PendingValue | None:
-    """A decoded value (or list element) among `values` that waits for a later round."""
-    for x in values:
-        for y in x if isinstance(x, list) else [x]:
-            if isinstance(y, _PendingValue):
-                return y
-    return None
+def _when_known(build: Callable[[dict], Any], fields: dict, names: Any) -> Any:
+    """`build(fields)`, or a lazy one if some of the fields `names` (or their list elements) wait for
+    a later round, e.g. a type built from `config`."""
+    if not any(isinstance(y, Lazy) for n in names for y in _elements(fields.get(n))):
+        return build(fields)
+    return Lazy(lambda: build({k: _forced(x) if k in names else x for k, x in fields.items()}))
+
+
+def _elements(x: Any) -> list:
+    return x if isinstance(x, list) else [x]
+
+
+def _forced(x: Any) -> Any:
+    return [force(y) for y in x] if isinstance(x, list) else force(x)
 
 
 def _decode_option(v: dict, file: Loc) -> OptionDecl | Lazy:
     fields = {k: decode(x, file) for k, x in v.items() if k not in ("__nixus", "__pos")}
-    # e.g. a type built from `config`: the declaration is known in a later round
-    pending = _pending_in(fields.get(k) for k in ("type", "readOnly", "internal"))
-    if pending is not None:
-        return pending
-    decl = OptionDecl(type=fields.get("type"), default=fields.get("default", MISSING),
+    return _when_known(_option, fields, ("type", "readOnly", "internal"))
+
+
+def _option(fields: dict) -> OptionDecl:
+    return OptionDecl(type=fields.get("type"), default=fields.get("default", MISSING),
                       defaultText=fields.get("defaultText", MISSING), example=fields.get("example", MISSING),
                       description=fields.get("description"), readOnly=bool(fields.get("readOnly", False)),
                       apply=fields.get("apply"), internal=bool(fields.get("internal", False)),
                       visible=fields.get("visible", True))
-    return decl
 
 
 _SIMPLE_TYPES: dict[str, Any] = {
@@ -337,7 +365,7 @@ def _decode_type(v: dict, file: Loc) -> Any:
     if name in _SIMPLE_TYPES:
         return _with_empty_value(_SIMPLE_TYPES[name], v, file)
     args = decode(v.get("args", {}), file)
-    return _pending_in(args.values()) or _with_empty_value(_TYPE_BUILDERS[name](args), v, file)
+    return _when_known(lambda a: _with_empty_value(_TYPE_BUILDERS[name](a), v, file), args, tuple(args))
 
 
 def _with_empty_value(type_: t.OptionType, v: dict, file: Loc) -> t.OptionType:
@@ -365,7 +393,7 @@ def _decode_ref(v: dict, file: Loc) -> Any:
 
 
 _DECODERS: dict[str, Callable[[dict, Loc], Any]] = {
-    "pending": lambda v, f: _PendingValue(tuple(v["ref"])),
+    "pending": lambda v, f: _FromNix(tuple(v["ref"]), f),
     "later": lambda v, f: _Later(tuple(v["ref"])),
     "ref": _decode_ref,
     "path": lambda v, f: NixPath(v["path"]),
@@ -469,16 +497,19 @@ def evaluate_with_nix(make: Callable[[], Evaluation], session: NixSession) -> Ev
     # The session stays current afterwards: the returned evaluation resolves Nix references lazily.
     _current.set(session)
     previous: Any = None
+    ev = make()
     for _ in range(MAX_ROUNDS):
-        ev = make()
         session.blocked.clear()
-        with warnings.catch_warnings():  # reading every option to pass it to Nix is not a use of it
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as warned:  # reading every option for Nix is not a use
+            warnings.simplefilter("always")
             known, pending = encode_known(Lazy(partial(_module_config, ev)), with_module=True)
-        if not session.dirty and (not pending or known == previous):
+        if not session.stale and not session.new_refs and (not pending or known == previous):
             session.settle(pending)
-            return ev
+            # The options read here keep their values: a fresh evaluation warns when the caller reads them.
+            return make() if warned else ev
         previous = session.known = known
-        session.run_round()
+        session.run_round(list(session.blocked))
+        if session.replay:
+            ev = make()  # values it keeps may have come from a result that changed
     raise EvalError(f"the fleet did not settle after {MAX_ROUNDS} Nix rounds")
 
