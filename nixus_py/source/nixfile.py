@@ -451,10 +451,10 @@ def encode_known(value: Any, path: tuple = (), pending: list | None = None, *,
             if k != "_module" or with_module:
                 out[k] = encode_known(_Get(value, k), path + (k,), pending)[0]
         return out, pending
-    if isinstance(value, DeferredModule):
+    if isinstance(value, DeferredModule) and any(_waits(d.value) for d in value.definitions):
         # Not passed back to Nix, but a part that waits for config (say, a NixOS setting computed
         # from another node) must still get its round.
-        pending += [path + (str(d.file),) for d in value.definitions if _waits(d.value)]
+        pending.append(path)
     return _UNREPRESENTABLE, pending
 
 
@@ -491,25 +491,66 @@ def _module_config(ev: Evaluation) -> Any:
     return ev.root.evaluate() if freeform is None else ev.config
 
 
+class KnownConfig:
+    """What nixus knows of `config`, as JSON for the driver. A known value never changes, so each
+    update encodes only the parts that were pending before (all of it at first, compared with
+    `before`, the JSON of an evaluation this one replaces)."""
+
+    def __init__(self, ev: Evaluation, before: Any = None) -> None:
+        self.ev = ev
+        self.json: Any = {"__nixus": "pending"} if before is None else before
+        self.pending: list[tuple] = [()]
+
+    def update(self) -> bool:
+        """Encode what became known since the last update; whether anything did."""
+        before, self.pending = self.pending, []
+        changed = False
+        for path in before:
+            encoded = encode_known(Lazy(partial(self._at, path)), path, self.pending, with_module=not path)[0]
+            if path:
+                parent = self._json_at(path[:-1])
+                key: Any = int(path[-1]) if isinstance(parent, list) else path[-1]
+                changed = changed or parent[key] != encoded
+                parent[key] = encoded
+            else:
+                changed = changed or self.json != encoded
+                self.json = encoded
+        return changed
+
+    def _at(self, path: tuple) -> Any:
+        value = _module_config(self.ev)
+        for name in path:
+            value = force(value)
+            value = value[int(name)] if isinstance(value, list) else value[name]
+        return value
+
+    def _json_at(self, path: tuple) -> Any:
+        out = self.json
+        for name in path:
+            out = out[int(name)] if isinstance(out, list) else out[name]
+        return out
+
+
 def evaluate_with_nix(make: Callable[[], Evaluation], session: NixSession) -> Evaluation:
     """Evaluate until nothing pending can become known: one Nix round per step of dependency through
     Nix code. Values that stay pending (a `throw`, a cycle) fail when read, as they would in Nix."""
     # The session stays current afterwards: the returned evaluation resolves Nix references lazily.
     _current.set(session)
-    previous: Any = None
     ev = make()
+    known = KnownConfig(ev)
     for _ in range(MAX_ROUNDS):
         session.blocked.clear()
         with warnings.catch_warnings(record=True) as warned:  # reading every option for Nix is not a use
             warnings.simplefilter("always")
-            known, pending = encode_known(Lazy(partial(_module_config, ev)), with_module=True)
-        if not session.stale and not session.new_refs and (not pending or known == previous):
-            session.settle(pending)
+            changed = known.update()
+        if not session.stale and not session.new_refs and (not known.pending or not changed):
+            session.settle(known.pending)
             # The options read here keep their values: a fresh evaluation warns when the caller reads them.
             return make() if warned else ev
-        previous = session.known = known
+        session.known = known.json
         session.run_round(list(session.blocked))
         if session.replay:
             ev = make()  # values it keeps may have come from a result that changed
+            known = KnownConfig(ev, known.json)
     raise EvalError(f"the fleet did not settle after {MAX_ROUNDS} Nix rounds")
 
