@@ -17,7 +17,6 @@ import contextvars
 import copy
 import json
 import subprocess
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -138,6 +137,7 @@ class NixSession:
         self.stuck: list[tuple] = []  # the options still pending when the rounds settled
         self.diagnoses: dict[tuple, str | None] = {}  # by pending value: its Nix error, None for a cycle
         self.rounds = 0
+        self._next: subprocess.Popen | None = None  # the next round's Nix, loading while nixus works
 
     def file_module(self, path: Path) -> Any:
         key = str(path)
@@ -196,6 +196,14 @@ class NixSession:
     def settle(self, stuck: list[tuple]) -> None:
         """No more rounds: values still pending now fail when read, as a Nix error would."""
         self.settled, self.stuck = True, stuck
+        self.stop_next()  # a late value or a diagnosis starts its own Nix
+
+    def stop_next(self) -> None:
+        """Stop the Nix started for a round that will not come."""
+        if self._next is not None:
+            self._next.kill()
+            self._next.communicate()
+            self._next = None
 
     def failure(self, ref: tuple) -> EvalError:
         """Why a value stayed pending: a Nix error (its own, or one that kept the config it needs
@@ -222,16 +230,25 @@ class NixSession:
         return self.diagnoses[ref]
 
     def _instantiate(self, **extra: Any) -> subprocess.CompletedProcess:
+        """Run the driver on the session's files, requests and known config (one started ahead if any)."""
         data = {"files": self.files, "known": self.known, "requests": [_request_json(r) for r in self.requests],
                 **extra}
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=True) as f:
-            f.write(json.dumps(data))  # in one piece: json.dump writes many small chunks
-            f.flush()
-            expr = f"import {DRIVER} {{ libPath = {settings.nixpkgs_lib()}; inputFile = {f.name}; }}"
-            # Read-write mode, as `nix eval`: modules may be imported from the store (builtins.toFile,
-            # fetched sources), which read-only evaluation cannot read back.
-            cmd = ["nix-instantiate", "--eval", "--strict", "--json", "--read-write-mode", "-E", expr]
-            return subprocess.run(cmd, capture_output=True, text=True)
+        proc, self._next = self._next or self._start(), None
+        out, err = proc.communicate(json.dumps(data))
+        if not self.settled and proc.returncode == 0:
+            self._next = self._start()
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def _start(self) -> subprocess.Popen:
+        """A Nix for the next round: it loads nixpkgs lib and parses the fleet files, then reads its
+        input from stdin."""
+        # Read-write mode, as `nix eval`: modules may be imported from the store (builtins.toFile,
+        # fetched sources), which read-only evaluation cannot read back.
+        cmd = ["nix-instantiate", "--eval", "--strict", "--json", "--read-write-mode", str(DRIVER),
+               "--argstr", "libPath", str(settings.nixpkgs_lib()), "--argstr", "inputFile", "/dev/stdin",
+               "--argstr", "preload", json.dumps(self.files)]
+        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
 
 
 def _request_json(r: tuple) -> dict:
@@ -536,6 +553,14 @@ def evaluate_with_nix(make: Callable[[], Evaluation], session: NixSession) -> Ev
     Nix code. Values that stay pending (a `throw`, a cycle) fail when read, as they would in Nix."""
     # The session stays current afterwards: the returned evaluation resolves Nix references lazily.
     _current.set(session)
+    try:
+        return _rounds(make, session)
+    finally:
+        session.stop_next()
+
+
+def _rounds(make: Callable[[], Evaluation], session: NixSession) -> Evaluation:
+    """The rounds of evaluate_with_nix."""
     ev = make()
     known = KnownConfig(ev)
     for _ in range(MAX_ROUNDS):

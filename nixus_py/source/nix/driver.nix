@@ -1,6 +1,7 @@
 # One round of evaluating fleet.nix modules for nixus.
 #
-# Input (JSON file): the module files, what nixus already knows of `config` (unknown values are
+# Input (JSON, read from `inputFile` only after nixpkgs lib and the `preload` files are loaded, so
+# that nixus can start this Nix while it still works on the last round): the module files, what nixus already knows of `config` (unknown values are
 # marked pending and become `throw`s here), and the Nix functions nixus needs applied (submodule
 # functions with their `name`, `config` and special arguments, `apply`/`coerce` functions with an
 # argument, values serialized only on demand).
@@ -10,7 +11,7 @@
 # part of `config` come out as `{ __nixus = "pending"; ref = <their path>; }` (caught with
 # tryEval); functions, paths and derivations come out as references into this same structure, so
 # the next round can get them back without Python ever evaluating them.
-{ libPath, inputFile }:
+{ libPath, inputFile, preload ? "[]" }:
 let
   inherit (builtins)
     isAttrs isList isFunction isPath isString attrNames listToAttrs mapAttrs functionArgs
@@ -169,9 +170,13 @@ let
     else
       mapAttrs (n: v: ser (path ++ [ n ]) v) x
       // { __pos = listToAttrs (map (n: { name = n; value = posOf x n; }) (attrNames x)); };
+  loaded = foldl' (_: x: builtins.seq x null) null
+    ([ lib realLib.attrByPath realLib.optionalAttrs ] ++ map (f: import (/. + f)) (builtins.fromJSON preload));
 in
-# `diagnose`: evaluate one value that came out pending, without tryEval, for its error message.
-if input ? diagnose then
-  builtins.seq (resolve input.diagnose) null
-else
-  map (ref: ser ref (resolve ref)) input.want
+builtins.seq loaded (
+  # `diagnose`: evaluate one value that came out pending, without tryEval, for its error message.
+  if input ? diagnose then
+    builtins.seq (resolve input.diagnose) null
+  else
+    map (ref: ser ref (resolve ref)) input.want
+)
