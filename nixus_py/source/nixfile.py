@@ -271,23 +271,31 @@ def _nix_error(stderr: str, files: list[str]) -> str:
 
 def decode(v: Any, file: Loc) -> Any:
     """Driver output → module-system values (properties, declarations, types, references)."""
-    if isinstance(v, list):
-        return [decode(x, file) for x in v]
-    if not isinstance(v, dict):
+    kind = type(v)
+    if kind is list:
+        return [decode(x, file) if type(x) in _NESTED else x for x in v]
+    if kind is not dict:
         return v
     tag = v.get("__nixus")
     if tag is None:
-        out = LocatedDict()
-        pos = v.get("__pos") or {}
-        for k, x in v.items():
-            if k == "__pos":
-                continue
-            out[k] = decode(x, file)
-            p = pos.get(k)
-            if p:
-                out.lines[k] = Loc(p[0], p[1])
+        out = LocatedDict({k: decode(x, file) if type(x) in _NESTED else x for k, x in v.items() if k != "__pos"})
+        pos = v.get("__pos")
+        if pos:
+            out.lines = {k: _loc(p[0], p[1]) for k, p in pos.items() if p}
         return out
     return _DECODERS.get(tag, _decode_plain)(v, file)
+
+
+_NESTED = (dict, list)
+_locs: dict[tuple[str, int], Loc] = {}
+
+
+def _loc(file: str, line: int) -> Loc:
+    """One Loc per position: the same few lines of a module are the positions of many values."""
+    found = _locs.get((file, line))
+    if found is None:
+        found = _locs[file, line] = Loc(file, line)
+    return found
 
 
 def _decode_plain(v: dict, file: Loc) -> Any:
@@ -521,6 +529,7 @@ class KnownConfig:
     def update(self) -> bool:
         """Encode what became known since the last update; whether anything did."""
         before, self.pending = self.pending, []
+        self._values: dict[tuple, Any] = {}
         changed = False
         for path in before:
             encoded = encode_known(Lazy(partial(self._at, path)), path, self.pending, with_module=not path)[0]
@@ -535,11 +544,16 @@ class KnownConfig:
         return changed
 
     def _at(self, path: tuple) -> Any:
-        value = _module_config(self.ev)
-        for name in path:
-            value = force(value)
-            value = value[int(name)] if isinstance(value, list) else value[name]
-        return value
+        """The value at `path` of config (parents shared by the paths of one update are read once)."""
+        found = self._values.get(path)
+        if found is None:
+            if not path:
+                found = _module_config(self.ev)
+            else:
+                parent = force(self._at(path[:-1]))
+                found = parent[int(path[-1])] if isinstance(parent, list) else parent[path[-1]]
+            self._values[path] = found
+        return found
 
     def _json_at(self, path: tuple) -> Any:
         out = self.json
