@@ -441,46 +441,53 @@ _UNREPRESENTABLE = {"__nixus": "pending", "why": "unrepresentable"}
 
 def encode_known(value: Any, path: tuple = (), pending: list | None = None, *,
                  with_module: bool = False) -> tuple[Any, list]:
-    """JSON for the driver: known values, with pending markers where a value is not known yet.
+    """JSON for the driver: known values, with pending markers where a value is not known yet
+    (their paths are added to `pending`).
 
     As in nixpkgs, only the config that modules see has `_module`; the value of a submodule has not.
     """
     pending = [] if pending is None else pending
+    return _encode(lambda: value, path, pending, with_module), pending
+
+
+def _encode(read: Callable[[], Any], path: tuple, pending: list, with_module: bool = False) -> Any:
+    """The JSON of the value that `read` gives: the one place that turns a value that is not known
+    yet (or fails) into a marker."""
     try:
-        value = force(value)
+        value = force(read())
     except Pending:
         pending.append(path)
-        return {"__nixus": "pending"}, pending
+        return {"__nixus": "pending"}
     except EvalError:
-        return _UNREPRESENTABLE, pending
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value, pending
+        return _UNREPRESENTABLE
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if isinstance(value, bool) or isinstance(value, (int, str)):
+        return value
     if isinstance(value, float):
-        return {"__nixus": "float", "value": value}, pending
+        return {"__nixus": "float", "value": value}
     if isinstance(value, NixRef):
-        return {"__nixus": "ref", "ref": list(value.ref)}, pending
+        return {"__nixus": "ref", "ref": list(value.ref)}
     if isinstance(value, NixPath):
-        return {"__nixus": "path", "path": value.path}, pending
+        return {"__nixus": "path", "path": value.path}
     if isinstance(value, list):
-        return [encode_known(x, path + (str(i),), pending)[0] for i, x in enumerate(value)], pending
+        return [_encode(partial(force, x), path + (str(i),), pending) for i, x in enumerate(value)]
     if isinstance(value, Mapping) and not isinstance(value, NixValue):
-        out = {}
         try:
             names = list(value)
         except Pending:
             pending.append(path)
-            return {"__nixus": "pending"}, pending
+            return {"__nixus": "pending"}
         except EvalError:
-            return _UNREPRESENTABLE, pending
-        for k in names:
-            if k != "_module" or with_module:
-                out[k] = encode_known(_Get(value, k), path + (k,), pending)[0]
-        return out, pending
+            return _UNREPRESENTABLE
+        return {k: _encode(partial(value.__getitem__, k), path + (k,), pending)
+                for k in names if k != "_module" or with_module}
     if isinstance(value, DeferredModule) and any(_waits(d.value) for d in value.definitions):
         # Not passed back to Nix, but a part that waits for config (say, a NixOS setting computed
         # from another node) must still get its round.
         pending.append(path)
-    return _UNREPRESENTABLE, pending
+    return _UNREPRESENTABLE
 
 
 def _waits(value: Any) -> bool:
@@ -498,15 +505,6 @@ def _waits(value: Any) -> bool:
     if isinstance(value, list):
         return any(_waits(x) for x in value)
     return False
-
-
-class _Get(Lazy):
-    """`mapping[key]` evaluated inside encode_known's error handling."""
-
-    __slots__ = ()
-
-    def __init__(self, mapping: Mapping, key: str):
-        super().__init__(lambda: mapping[key])
 
 
 def _module_config(ev: Evaluation) -> Any:
@@ -532,7 +530,7 @@ class KnownConfig:
         self._values: dict[tuple, Any] = {}
         changed = False
         for path in before:
-            encoded = encode_known(Lazy(partial(self._at, path)), path, self.pending, with_module=not path)[0]
+            encoded = _encode(partial(self._at, path), path, self.pending, with_module=not path)
             if path:
                 parent = self._json_at(path[:-1])
                 key: Any = int(path[-1]) if isinstance(parent, list) else path[-1]
