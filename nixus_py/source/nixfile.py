@@ -461,9 +461,7 @@ def _encode(read: Callable[[], Any], path: tuple, pending: list, with_module: bo
     except EvalError:
         return _UNREPRESENTABLE
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return value
-    if isinstance(value, bool) or isinstance(value, (int, str)):
+    if kind is str or kind is int or kind is bool or value is None or isinstance(value, (int, str)):
         return value
     if isinstance(value, float):
         return {"__nixus": "float", "value": value}
