@@ -52,7 +52,7 @@ def evaluate_fleet(path: str | Path | None = None, lock: dict | None = None) -> 
         return ev
 
     if file.suffix == ".nix":
-        return evaluate_with_nix(make, NixSession())
+        return evaluate_with_nix(make, NixSession(file))
     return make()
 
 

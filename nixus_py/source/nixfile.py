@@ -119,8 +119,9 @@ def load_nix_module(path: Path, ev: Evaluation) -> Any:
 class NixSession:
     """All Nix rounds of one fleet evaluation: files, requests, known config and results."""
 
-    def __init__(self) -> None:
-        self.files: list[str] = []
+    def __init__(self, first: Path | None = None) -> None:
+        """`first`: the fleet file, whose Nix starts right away (while nixus loads its Python modules)."""
+        self.files: list[str] = [str(first)] if first is not None else []
         self.requests: list[tuple] = []
         self.request_index: dict[tuple, int] = {}
         self.values: dict[tuple, _FromNix] = {}  # by ref: each module file and application, decoded once
@@ -138,6 +139,8 @@ class NixSession:
         self.diagnoses: dict[tuple, str | None] = {}  # by pending value: its Nix error, None for a cycle
         self.rounds = 0
         self._next: subprocess.Popen | None = None  # the next round's Nix, loading while nixus works
+        if first is not None:
+            self._next = self._start()
 
     def file_module(self, path: Path) -> Any:
         key = str(path)
