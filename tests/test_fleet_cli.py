@@ -180,3 +180,16 @@ def test_fleet_nix_takes_the_same_few_nix_runs_whatever_its_size(tmp_path: Path)
         nodes, runs = _nix_runs_for(tmp_path, size)
         assert nodes["n1"]["peerPort"] == 2000 + 2 % size and nodes["n1"]["tags"] == ["n1"]
         assert runs == 3
+
+
+def test_reading_a_renamed_option_warns_from_fleet_nix_as_from_fleet_py(tmp_path: Path) -> None:
+    fleets = {"fleet.py": ("from nixus_py.evaluate import mkOption, mkRenamedOptionModule, types\n"
+                           "modules = [mkRenamedOptionModule(['old'], ['new']),\n"
+                           "           {'options': {'new': mkOption(type=types.int)}}, {'old': 5}]\n"),
+              "fleet.nix": ("{ lib, ... }: {\n  imports = [ (lib.mkRenamedOptionModule [ \"old\" ] [ \"new\" ]) ];\n"
+                            "  options.new = lib.mkOption { type = lib.types.int; };\n  config.old = 5;\n}\n")}
+    for name, text in fleets.items():
+        r = run_nixus("eval", "-f", str(_fleet(tmp_path, name, text)), "old", "--json", cwd=tmp_path,
+                      env={"NIXUS_MODULES_DIR": "/nonexistent"})
+        assert r.code == 0 and r.out.strip() == "5", r.err
+        assert "Obsolete option `old' is used. It was renamed to `new'." in r.err, name

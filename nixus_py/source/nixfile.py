@@ -576,11 +576,13 @@ def _rounds(make: Callable[[], Evaluation], session: NixSession) -> Evaluation:
     """The rounds of evaluate_with_nix."""
     ev = make()
     known = KnownConfig(ev)
+    warned = False
     for _ in range(MAX_ROUNDS):
         session.blocked.clear()
-        with warnings.catch_warnings(record=True) as warned:  # reading every option for Nix is not a use
+        with warnings.catch_warnings(record=True) as caught:  # reading every option for Nix is not a use
             warnings.simplefilter("always")
             changed = known.update()
+        warned = warned or bool(caught)
         if not session.stale and not session.new_refs and (not known.pending or not changed):
             session.settle(known.pending)
             # The options read here keep their values: a fresh evaluation warns when the caller reads them.
