@@ -1,10 +1,10 @@
 # One round of evaluating fleet.nix modules for nixus.
 #
-# Input (JSON, read from `inputFile` only after nixpkgs lib and the `preload` files are loaded, so
-# that nixus can start this Nix while it still works on the last round): the module files, what nixus already knows of `config` (unknown values are
-# marked pending and become `throw`s here), and the Nix functions nixus needs applied (submodule
-# functions with their `name`, `config` and special arguments, `apply`/`coerce` functions with an
-# argument, values serialized only on demand).
+# Input (JSON, read from `inputFile` only once nixpkgs lib and the `preload` files are loaded, so
+# that nixus can start this Nix while it still works on the last round): the module files, what
+# nixus already knows of `config` (unknown values are marked pending and become `throw`s here),
+# and the Nix functions nixus needs applied (submodule functions with their `name`, `config` and
+# special arguments, `apply`/`coerce` functions with an argument, values serialized only on demand).
 # Output: the values nixus asks for (`want`: new modules and application results, and values that
 # came out pending before), as plain data. Each is named by its path in this structure; Nix
 # evaluates everything again each round but serializes only these. Values that need an unknown
@@ -28,12 +28,14 @@ let
   # A value that caught `notKnown` with `tryEval` may change once more config is known, so nixus
   # must not keep it from an earlier round: this trace (nixfile.SEES_UNKNOWN) tells it so.
   seesUnknown = builtins.trace "nixus: tryEval may see unknown config";
+  # (A module file that mentions it, found without lib.hasInfix: its regex overflows the stack on
+  # a large file.)
   mayTryEval = file: v:
     let
       inDir = "${toString file}/default.nix";
       text = builtins.readFile (if builtins.pathExists inDir then inDir else file);
-    # (not lib.hasInfix: its regex overflows the stack on a large file)
-    in if builtins.replaceStrings [ "tryEval" ] [ "" ] text != text then seesUnknown v else v;
+    in
+    if builtins.replaceStrings [ "tryEval" ] [ "" ] text != text then seesUnknown v else v;
 
   decode = v:
     if isList v then map decode v
@@ -170,6 +172,8 @@ let
     else
       mapAttrs (n: v: ser (path ++ [ n ]) v) x
       // { __pos = listToAttrs (map (n: { name = n; value = posOf x n; }) (attrNames x)); };
+
+  # What a round needs before its input: loaded while nixus still works on the last round.
   loaded = foldl' (_: x: builtins.seq x null) null
     ([ lib realLib.attrByPath realLib.optionalAttrs ] ++ map (f: import (/. + f)) (builtins.fromJSON preload));
 in
