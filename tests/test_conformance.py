@@ -94,12 +94,6 @@ DOES_NOT_EXIST = r"The option .* does not exist. Definition values:\n\s*- In .*"
 NO_VALUE = r"The option .{}. was accessed but has no value defined. Try setting the option."
 ALREADY_DECLARED = r"The option .{}. in .*/{}(:\d+)?. is already declared in .*/{}"  # nixus adds lines
 
-# Evaluator bugs: each case flips to passing when its bug is fixed.
-DECLARATION_ORDER = ("`already declared' names the two files in the opposite order: nixus merges declarations "
-                     "in module order, nixpkgs in its (reversed) module list order")
-FREEFORM_TYPE_MERGE = ("`_module.freeformType' is `nullOr raw' in nixus (internal.py), so two definitions conflict; "
-                       "nixpkgs types it `nullOr optionType', which merges the two types")
-
 # Ported from modules.sh, in its order. Deliberately not ported, because fleet.nix modules have no
 # such thing: the `options` module argument (test-mergeAttrDefinitionsWithPrio, doRename-*,
 # define-option-dependently*, submoduleFiles, freeform-submodules' fooDeclarations,
@@ -107,7 +101,7 @@ FREEFORM_TYPE_MERGE = ("`_module.freeformType' is `nullOr raw' in nixus (interna
 # a module (specialArgs-lib, declare-submodule-via-evalModules, deferred-module-error,
 # declare-variants, class-check, options-type-error-configuration, extendModules-*), types nixus
 # does not implement (attrTag, functionTo, pathInStore/pathWith/externalPath, fileset, gvariant,
-# serializableValueWith, attrListOf, attrsWith, optionType/optionDeclaration, boolByOr,
+# serializableValueWith, attrListOf, attrsWith, optionDeclaration, boolByOr,
 # mkPackageOption's package sets, mkDefinition), the v2 merge internals (v2-check-coherence,
 # *valueMeta*), module classes and `_type` checks, warnings (ABORT_ON_WARN),
 # `specialArgs.modulesPath` (disable-enable-modules), files that declare `nodes`, which the fleet
@@ -144,7 +138,7 @@ CASES = [
           ALREADY_DECLARED.format(r"bare-submodule.deep", "declare-bare-submodule-deep-option.nix",
                                   "declare-bare-submodule-deep-option-duplicate.nix"),
           "declare-bare-submodule.nix", "declare-bare-submodule-deep-option.nix",
-          "declare-bare-submodule-deep-option-duplicate.nix", xfail=DECLARATION_ORDER),
+          "declare-bare-submodule-deep-option-duplicate.nix"),
     # integer types
     ok("value", 42, "declare-int-unsigned-value.nix", "define-value-int-positive.nix"),
     fails("value", NOT_OF_TYPE + r".*unsigned integer.*. Definition values:\n\s*- In .*: -23",
@@ -282,8 +276,8 @@ CASES = [
     fails("foo", "infinite recursion encountered", "freeform-attrsOf.nix", "freeform-unstr-dep-str.nix"),
     fails("foo", NO_VALUE.format(".*"), "freeform-lazyAttrsOf.nix", "freeform-unstr-dep-str.nix"),
     ok("foo", "24", "freeform-lazyAttrsOf.nix", "freeform-unstr-dep-str.nix", "define-value-string.nix"),
-    ok("free.xxx.foo", 10, "freeform-submodules.nix", xfail=FREEFORM_TYPE_MERGE),
-    ok("free.yyy.bar", 10, "freeform-submodules.nix", xfail=FREEFORM_TYPE_MERGE),
+    ok("free.xxx.foo", 10, "freeform-submodules.nix"),
+    ok("free.yyy.bar", 10, "freeform-submodules.nix"),
     ok("number.int", 42, "freeform-attrsof-either.nix"),
     # types.anything: attribute sets merge recursively, other values must be equal, properties apply
     ok("value", {"foo": None, "l1": {"foo": None, "l2": {"foo": None, "l3": {"foo": None}}}},

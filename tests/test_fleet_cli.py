@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 from conftest import run_nixus
@@ -147,3 +149,47 @@ def test_every_module_of_a_fleet_file_counts_whatever_else_is_loaded(tmp_path: P
         r = run_nixus("nodes", "--json", cwd=tmp_path, env={"NIXUS_MODULES_DIR": modules_dir} if modules_dir else {})
         assert r.code == 0, r.err
         assert [n["name"] for n in json.loads(r.out)] == ["a", "b", "c"]
+
+
+def _nix_runs_for(tmp_path: Path, nodes: int) -> tuple[dict, int]:
+    """The nodes of a fleet.nix with `defaults` and reads of other nodes, and how many nix-instantiate
+    runs nixus completed for it (counted by a wrapper first on PATH)."""
+    d = tmp_path / f"n{nodes}"
+    (d / "bin").mkdir(parents=True)
+    log = d / "runs"
+    wrapper = d / "bin" / "nix-instantiate"
+    wrapper.write_text(f"#!/bin/sh\n{shutil.which('nix-instantiate')} \"$@\"\nrc=$?\necho $rc >> {log}\nexit $rc\n")
+    wrapper.chmod(0o755)
+    names = [f"n{i}" for i in range(nodes)]
+    body = "".join(f"    {n} = {{ port = {2000 + i}; peerPort = nodes.{names[(i + 1) % nodes]}.port; }};\n"
+                   for i, n in enumerate(names))
+    fleet = _fleet(d, "fleet.nix", "{ config, lib, ... }:\nlet inherit (config) nodes; in {\n"
+                   "  options.nodes = lib.mkOption { type = lib.types.attrsOf (lib.types.submodule {\n"
+                   "    options.peerPort = lib.mkOption { type = lib.types.port; };\n  }); };\n"
+                   "  config.defaults = { name, ... }: { tags = [ name ]; };\n"
+                   f"  config.nodes = {{\n{body}  }};\n}}\n")
+    r = run_nixus("eval", "-f", str(fleet), "nodes", "--json", cwd=d,
+                  env={"PATH": f"{d / 'bin'}:{os.environ['PATH']}", "NIXUS_MODULES_DIR": "/nonexistent"})
+    assert r.code == 0, r.err
+    return json.loads(r.out), log.read_text().split().count("0")
+
+
+def test_fleet_nix_takes_the_same_few_nix_runs_whatever_its_size(tmp_path: Path) -> None:
+    # One to read the file, one to apply `defaults` to each node, one for what nodes read of others.
+    for size in (2, 40):
+        nodes, runs = _nix_runs_for(tmp_path, size)
+        assert nodes["n1"]["peerPort"] == 2000 + 2 % size and nodes["n1"]["tags"] == ["n1"]
+        assert runs == 3
+
+
+def test_reading_a_renamed_option_warns_from_fleet_nix_as_from_fleet_py(tmp_path: Path) -> None:
+    fleets = {"fleet.py": ("from nixus_py.evaluate import mkOption, mkRenamedOptionModule, types\n"
+                           "modules = [mkRenamedOptionModule(['old'], ['new']),\n"
+                           "           {'options': {'new': mkOption(type=types.int)}}, {'old': 5}]\n"),
+              "fleet.nix": ("{ lib, ... }: {\n  imports = [ (lib.mkRenamedOptionModule [ \"old\" ] [ \"new\" ]) ];\n"
+                            "  options.new = lib.mkOption { type = lib.types.int; };\n  config.old = 5;\n}\n")}
+    for name, text in fleets.items():
+        r = run_nixus("eval", "-f", str(_fleet(tmp_path, name, text)), "old", "--json", cwd=tmp_path,
+                      env={"NIXUS_MODULES_DIR": "/nonexistent"})
+        assert r.code == 0 and r.out.strip() == "5", r.err
+        assert "Obsolete option `old' is used. It was renamed to `new'." in r.err, name

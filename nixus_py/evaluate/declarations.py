@@ -17,7 +17,7 @@ from .location import Loc, line_of
 from .modulevalues import FileModule
 from .options import OptionDecl
 from .optiontypes import OptionType, unspecified
-from .properties import force
+from .properties import Definition, force
 
 
 class Declarations:
@@ -146,7 +146,8 @@ def merge_option_decls(loc: tuple, decls: list[tuple[Loc, OptionDecl]]) -> Optio
         declarations.append(where)
         subs = d.type.sub_modules if d.type is not None else None
         if subs is not None:
-            sub_modules.extend(FileModule(file, m) if not isinstance(m, FileModule) else m for m in subs)
+            # In front, as nixpkgs collects them: a submodule sees the later declarations' modules first.
+            sub_modules[:0] = [FileModule(file, m) if not isinstance(m, FileModule) else m for m in subs]
     assert res is not None
     res.declarations = declarations
     if res.type is None:
@@ -154,3 +155,22 @@ def merge_option_decls(loc: tuple, decls: list[tuple[Loc, OptionDecl]]) -> Optio
     elif res.type.sub_modules is not None:
         res.type = res.type.subst_sub_modules(sub_modules)
     return res
+
+
+class OptionTypeType(OptionType):
+    """nixpkgs' `types.optionType`: a type as a value; several definitions merge like declarations."""
+
+    name = "optionType"
+    description = "optionType"
+
+    def check(self, value: Any) -> bool:
+        return isinstance(value, OptionType)
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        if len(defs) == 1:
+            return defs[0].value
+        # As nixpkgs does: declare an option of each type and merge the declarations (submodules join).
+        return merge_option_decls(loc, [(d.file, OptionDecl(type=d.value)) for d in defs]).type
+
+
+option_type = OptionTypeType()

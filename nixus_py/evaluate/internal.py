@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from . import optiontypes as types
+from .declarations import option_type
 from .options import OptionDecl
 from .location import Loc
 
@@ -22,7 +23,7 @@ def internal_module() -> dict:
             "check": OptionDecl(type=types.bool_, default=True, internal=True, pos=INTERNAL_FILE,
                                 description="Whether to check whether all option definitions have "
                                             "matching declarations."),
-            "freeformType": OptionDecl(type=types.NullOr(types.raw), default=None, internal=True, pos=INTERNAL_FILE,
+            "freeformType": OptionDecl(type=types.NullOr(option_type), default=None, internal=True, pos=INTERNAL_FILE,
                                        description="If set, merge all definitions that don't have an "
                                                    "associated option together using this type."),
         }},

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from . import properties as p
 from . import renames, submodule as sm
+from .declarations import option_type
 from . import optiontypes as t
 from .options import mkEnableOption, mkOption
 
@@ -39,7 +40,7 @@ types = SimpleNamespace(
     either=_either, oneOf=t.one_of, uniq=lambda elem: t.Unique(elem),
     unique=lambda elem, message="": t.Unique(elem, message), coercedTo=t.CoercedTo, addCheck=t.add_check,
     submodule=sm.submodule, submoduleWith=sm.submodule_with, deferredModule=sm.DeferredModuleType(),
-    deferredModuleWith=lambda staticModules=(): sm.DeferredModuleType(list(staticModules)),
+    deferredModuleWith=lambda staticModules=(): sm.DeferredModuleType(list(staticModules)), optionType=option_type,
 )
 
 lib = SimpleNamespace(

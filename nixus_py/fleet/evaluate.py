@@ -52,10 +52,7 @@ def evaluate_fleet(path: str | Path | None = None, lock: dict | None = None) -> 
         return ev
 
     if file.suffix == ".nix":
-        session = NixSession()
-        session.files.append(str(file.resolve()))
-        session.dirty = True
-        return evaluate_with_nix(make, session)
+        return evaluate_with_nix(make, NixSession(file))
     return make()
 
 

@@ -3,10 +3,12 @@
 Each round runs `nix-instantiate` once (nix/driver.nix) over every `.nix` module, with a `lib`
 whose module functions build plain data (nix/lib.nix) and with what is known of `config` so far.
 Values that need an unknown part of `config` come back pending; nixus evaluates all it can,
-then runs another round with more of `config` known, until no round makes progress. What is
-still pending then (a `throw`, options that need each other) fails only when read, as in Nix,
-with the Nix error behind it. Nix functions (submodule functions, `apply`, NixOS modules in
-`configuration`) stay in Nix as references.
+then runs another round with more of `config` known, until no round makes progress. A round
+serializes only what nixus asks for: new modules and applications, and the values it needed that
+came back pending. Known values never change, so one evaluation lives through all rounds, and
+a value is decoded once. What is still pending at the end (a `throw`, options that need each
+other) fails only when read, as in Nix, with the Nix error behind it. Nix functions (submodule
+functions, `apply`, NixOS modules in `configuration`) stay in Nix as references.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import contextvars
 import copy
 import json
 import subprocess
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Any
 from .. import settings
 from ..evaluate.lib import ints
 from ..evaluate import optiontypes as t
+from ..evaluate.declarations import option_type
 from ..evaluate.errors import EvalCycle, EvalError, SourceError, show_option
 from ..evaluate.location import Loc, LocatedDict
 from ..evaluate.modules import Evaluation, ModuleRef
@@ -38,28 +40,25 @@ from ..nixlang import NixPath, NixValue
 DRIVER = Path(__file__).parent / "nix" / "driver.nix"
 MAX_ROUNDS = 50
 NOT_KNOWN = "nixus: value not known yet"  # the driver's `throw` for a part of config not known yet
+SEES_UNKNOWN = "nixus: tryEval may see unknown config"  # the driver's trace when results may still change
 
 
 class Pending(Exception):
     """A value needs a part of `config` or a Nix application that the next round provides."""
 
 
-class _PendingValue(Lazy):
-    """A Nix value that the last round could not evaluate (`tryEval` failed), at `ref` in its output."""
+class _FromNix(Lazy):
+    """The Nix value at `ref` in the driver's structure: known once a round has serialized it (a module
+    file, an application, or a value that `tryEval` could not evaluate yet)."""
 
     __slots__ = ()
 
-    def __init__(self, ref: tuple) -> None:
-        super().__init__(partial(_raise_pending, ref))
+    def __init__(self, ref: tuple, file: Loc) -> None:
+        super().__init__(partial(_from_nix, ref, file))
 
 
-def _raise_pending(ref: tuple) -> Any:
-    s = _current.get()
-    if s is not None:
-        if s.settled:
-            raise s.failure(ref)
-        s.blocked[ref] = None
-    raise Pending()
+def _from_nix(ref: tuple, file: Loc) -> Any:
+    return decode(_session().result(ref), file)
 
 
 class _Later(Lazy):
@@ -120,59 +119,94 @@ def load_nix_module(path: Path, ev: Evaluation) -> Any:
 class NixSession:
     """All Nix rounds of one fleet evaluation: files, requests, known config and results."""
 
-    def __init__(self) -> None:
-        self.files: list[str] = []
+    def __init__(self, first: Path | None = None) -> None:
+        """`first`: the fleet file, whose Nix starts right away (while nixus loads its Python modules)."""
+        self.files: list[str] = [str(first)] if first is not None else []
         self.requests: list[tuple] = []
         self.request_index: dict[tuple, int] = {}
-        self.file_results: dict[str, Any] = {}
-        self.app_results: dict[int, Any] = {}
+        self.values: dict[tuple, _FromNix] = {}  # by ref: each module file and application, decoded once
+        self.results: dict[tuple, Any] = {}  # by ref: what a round serialized (not what came back pending)
+        self.asked: set[tuple] = set()  # every ref a round was asked for
+        self.last_asked: set[tuple] = set()  # the refs of the last round (with the config known now)
+        # Once Nix code may have caught an unknown value (`tryEval`), known results can change: every
+        # round then serializes everything anew, and results of the rounds before are stale.
+        self.replay = False
+        self.stale = False
         self.known: Any = {"__nixus": "pending"}
-        self.dirty = False  # a new file or request appeared during this round
-        self.blocked: dict[tuple, None] = {}  # the pending Nix values this round's config needed
+        self.blocked: dict[tuple, None] = {}  # the refs this evaluation needed and does not have
         self.settled = False  # no round can make progress: what is still pending fails when read
         self.stuck: list[tuple] = []  # the options still pending when the rounds settled
         self.diagnoses: dict[tuple, str | None] = {}  # by pending value: its Nix error, None for a cycle
         self.rounds = 0
+        self._next: subprocess.Popen | None = None  # the next round's Nix, loading while nixus works
+        if first is not None:
+            self._next = self._start()
 
     def file_module(self, path: Path) -> Any:
         key = str(path)
-        if key not in self.file_results:
-            if key not in self.files:
-                self.files.append(key)
-                self.dirty = True
-            self._next_round()
-        return self.file_results[key]
+        if key not in self.files:
+            self.files.append(key)
+        return self._value(("files", self.files.index(key)), Loc(key))
 
     def apply(self, request: tuple) -> Any:
         index = self.request_index.get(request)
         if index is None:
             index = self.request_index[request] = len(self.requests)
             self.requests.append(request)
-            self.dirty = True
-        if index not in self.app_results:
-            self._next_round()
-        return self.app_results[index]
+        return self._value(("apps", index), Loc("<nix function>"))
 
-    def _next_round(self) -> None:
-        """What the last round did not evaluate: the next round's, or one right away once settled."""
-        if not self.settled:
-            raise Pending()
-        self.run_round()
+    def _value(self, ref: tuple, file: Loc) -> _FromNix:
+        found = self.values.get(ref)
+        if found is None:
+            found = self.values[ref] = _FromNix(ref, file)
+        return found
 
-    def run_round(self) -> None:
-        """One nix-instantiate over all files and requests, with the known config."""
+    def result(self, ref: tuple) -> Any:
+        """What a round serialized at `ref`; Pending until a round has (a failure once settled)."""
+        if ref in self.results:
+            return self.results[ref]
+        if self.settled:
+            if ref not in self.last_asked:  # a value first needed now: the config is complete
+                self.run_round([ref])
+                if ref in self.results:
+                    return self.results[ref]
+            raise self.failure(ref)
+        self.blocked[ref] = None
+        raise Pending()
+
+    @property
+    def new_refs(self) -> bool:
+        """Whether this evaluation needs something that no round was asked for yet."""
+        return any(ref not in self.asked for ref in self.blocked)
+
+    def run_round(self, want: list[tuple]) -> None:
+        """One nix-instantiate over all files and requests, with the known config, serializing `want`."""
         self.rounds += 1
-        proc = self._instantiate()
+        if self.replay:
+            want = list(dict.fromkeys([*self.values, *want]))  # the modules and applications, in full
+            self.results, self.values, self.stale = {}, {}, False
+        proc = self._instantiate(want=[list(r) for r in want])
         if proc.returncode != 0:
             raise SourceError(_nix_error(proc.stderr, self.files), files=self.files)
-        out = json.loads(proc.stdout)
-        self.file_results = {f: decode(v, Loc(f)) for f, v in zip(self.files, out["files"])}
-        self.app_results = {i: decode(v, Loc("<nix function>")) for i, v in enumerate(out["apps"])}
-        self.dirty = False
+        if SEES_UNKNOWN in proc.stderr and not self.replay:
+            self.replay = self.stale = True
+        for ref, raw in zip(want, json.loads(proc.stdout)):
+            if not (isinstance(raw, dict) and raw.get("__nixus") == "pending" and tuple(raw["ref"]) == ref):
+                self.results[ref] = raw
+        self.asked.update(want)
+        self.last_asked = set(want)
 
     def settle(self, stuck: list[tuple]) -> None:
         """No more rounds: values still pending now fail when read, as a Nix error would."""
         self.settled, self.stuck = True, stuck
+        self.stop_next()  # a late value or a diagnosis starts its own Nix
+
+    def stop_next(self) -> None:
+        """Stop the Nix started for a round that will not come."""
+        if self._next is not None:
+            self._next.kill()
+            self._next.communicate()
+            self._next = None
 
     def failure(self, ref: tuple) -> EvalError:
         """Why a value stayed pending: a Nix error (its own, or one that kept the config it needs
@@ -193,22 +227,31 @@ class NixSession:
         """The error of a pending value, unless it only waits for config: the driver's `tryEval` cannot
         tell a `throw` (or failed `assert`) from a part of config not known yet; Nix without it can."""
         if ref not in self.diagnoses:
-            proc = self._instantiate(diagnose=list(ref))
+            proc = self._instantiate(want=[], diagnose=list(ref))
             failed = proc.returncode != 0 and NOT_KNOWN not in proc.stderr
             self.diagnoses[ref] = _nix_error(proc.stderr, self.files) if failed else None
         return self.diagnoses[ref]
 
     def _instantiate(self, **extra: Any) -> subprocess.CompletedProcess:
+        """Run the driver on the session's files, requests and known config (one started ahead if any)."""
         data = {"files": self.files, "known": self.known, "requests": [_request_json(r) for r in self.requests],
                 **extra}
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=True) as f:
-            json.dump(data, f)
-            f.flush()
-            expr = f"import {DRIVER} {{ libPath = {settings.nixpkgs_lib()}; inputFile = {f.name}; }}"
-            # Read-write mode, as `nix eval`: modules may be imported from the store (builtins.toFile,
-            # fetched sources), which read-only evaluation cannot read back.
-            cmd = ["nix-instantiate", "--eval", "--strict", "--json", "--read-write-mode", "-E", expr]
-            return subprocess.run(cmd, capture_output=True, text=True)
+        proc, self._next = self._next or self._start(), None
+        out, err = proc.communicate(json.dumps(data))
+        if not self.settled and proc.returncode == 0:
+            self._next = self._start()
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def _start(self) -> subprocess.Popen:
+        """A Nix for the next round: it loads nixpkgs lib and parses the fleet files, then reads its
+        input from stdin."""
+        # Read-write mode, as `nix eval`: modules may be imported from the store (builtins.toFile,
+        # fetched sources), which read-only evaluation cannot read back.
+        cmd = ["nix-instantiate", "--eval", "--strict", "--json", "--read-write-mode", str(DRIVER),
+               "--argstr", "libPath", str(settings.nixpkgs_lib()), "--argstr", "inputFile", "/dev/stdin",
+               "--argstr", "preload", json.dumps(self.files)]
+        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
 
 
 def _request_json(r: tuple) -> dict:
@@ -231,23 +274,31 @@ def _nix_error(stderr: str, files: list[str]) -> str:
 
 def decode(v: Any, file: Loc) -> Any:
     """Driver output → module-system values (properties, declarations, types, references)."""
-    if isinstance(v, list):
-        return [decode(x, file) for x in v]
-    if not isinstance(v, dict):
+    kind = type(v)
+    if kind is list:
+        return [decode(x, file) if type(x) in _NESTED else x for x in v]
+    if kind is not dict:
         return v
     tag = v.get("__nixus")
     if tag is None:
-        out = LocatedDict()
-        pos = v.get("__pos") or {}
-        for k, x in v.items():
-            if k == "__pos":
-                continue
-            out[k] = decode(x, file)
-            p = pos.get(k)
-            if p:
-                out.lines[k] = Loc(p[0], p[1])
+        out = LocatedDict({k: decode(x, file) if type(x) in _NESTED else x for k, x in v.items() if k != "__pos"})
+        pos = v.get("__pos")
+        if pos:
+            out.lines = {k: _loc(p[0], p[1]) for k, p in pos.items() if p}
         return out
     return _DECODERS.get(tag, _decode_plain)(v, file)
+
+
+_NESTED = (dict, list)
+_locs: dict[tuple[str, int], Loc] = {}
+
+
+def _loc(file: str, line: int) -> Loc:
+    """One Loc per position: the same few lines of a module are the positions of many values."""
+    found = _locs.get((file, line))
+    if found is None:
+        found = _locs[file, line] = Loc(file, line)
+    return found
 
 
 def _decode_plain(v: dict, file: Loc) -> Any:
@@ -269,34 +320,40 @@ def _decode_module(v: dict, file: Loc) -> Any:
     return {**extra, "imports": [inner]}
 
 
-def _pending_in(values: Any) -> _PendingValue | None:
-    """A decoded value (or list element) among `values` that waits for a later round."""
-    for x in values:
-        for y in x if isinstance(x, list) else [x]:
-            if isinstance(y, _PendingValue):
-                return y
-    return None
+def _when_known(build: Callable[[dict], Any], fields: dict, names: Any) -> Any:
+    """`build(fields)`, or a lazy one if some of the fields `names` (or their list elements) wait for
+    a later round, e.g. a type built from `config`."""
+    if not any(isinstance(y, Lazy) for n in names for y in _elements(fields.get(n))):
+        return build(fields)
+    return Lazy(lambda: build({k: _forced(x) if k in names else x for k, x in fields.items()}))
+
+
+def _elements(x: Any) -> list:
+    return x if isinstance(x, list) else [x]
+
+
+def _forced(x: Any) -> Any:
+    return [force(y) for y in x] if isinstance(x, list) else force(x)
 
 
 def _decode_option(v: dict, file: Loc) -> OptionDecl | Lazy:
     fields = {k: decode(x, file) for k, x in v.items() if k not in ("__nixus", "__pos")}
-    # e.g. a type built from `config`: the declaration is known in a later round
-    pending = _pending_in(fields.get(k) for k in ("type", "readOnly", "internal"))
-    if pending is not None:
-        return pending
-    decl = OptionDecl(type=fields.get("type"), default=fields.get("default", MISSING),
+    return _when_known(_option, fields, ("type", "readOnly", "internal"))
+
+
+def _option(fields: dict) -> OptionDecl:
+    return OptionDecl(type=fields.get("type"), default=fields.get("default", MISSING),
                       defaultText=fields.get("defaultText", MISSING), example=fields.get("example", MISSING),
                       description=fields.get("description"), readOnly=bool(fields.get("readOnly", False)),
                       apply=fields.get("apply"), internal=bool(fields.get("internal", False)),
                       visible=fields.get("visible", True))
-    return decl
 
 
 _SIMPLE_TYPES: dict[str, Any] = {
     "unspecified": t.unspecified, "bool": t.bool_, "int": t.int_, "float": t.float_, "number": t.number,
     "str": t.str_, "nonEmptyStr": t.non_empty_str, "singleLineStr": t.single_line_str, "lines": t.lines,
     "commas": t.commas, "envVar": t.env_var, "path": t.path, "package": t.package, "anything": t.anything,
-    "attrs": t.attrs, "raw": t.raw, "nixValue": t.nix_value,
+    "attrs": t.attrs, "raw": t.raw, "nixValue": t.nix_value, "optionType": option_type,
     "ints.unsigned": ints.unsigned, "ints.positive": ints.positive, "ints.u8": ints.u8,
     "ints.u16": ints.u16, "ints.u32": ints.u32, "ints.s8": ints.s8,
     "ints.s16": ints.s16, "ints.s32": ints.s32,
@@ -336,7 +393,7 @@ def _decode_type(v: dict, file: Loc) -> Any:
     if name in _SIMPLE_TYPES:
         return _with_empty_value(_SIMPLE_TYPES[name], v, file)
     args = decode(v.get("args", {}), file)
-    return _pending_in(args.values()) or _with_empty_value(_TYPE_BUILDERS[name](args), v, file)
+    return _when_known(lambda a: _with_empty_value(_TYPE_BUILDERS[name](a), v, file), args, tuple(args))
 
 
 def _with_empty_value(type_: t.OptionType, v: dict, file: Loc) -> t.OptionType:
@@ -364,7 +421,7 @@ def _decode_ref(v: dict, file: Loc) -> Any:
 
 
 _DECODERS: dict[str, Callable[[dict, Loc], Any]] = {
-    "pending": lambda v, f: _PendingValue(tuple(v["ref"])),
+    "pending": lambda v, f: _FromNix(tuple(v["ref"]), f),
     "later": lambda v, f: _Later(tuple(v["ref"])),
     "ref": _decode_ref,
     "path": lambda v, f: NixPath(v["path"]),
@@ -387,46 +444,51 @@ _UNREPRESENTABLE = {"__nixus": "pending", "why": "unrepresentable"}
 
 def encode_known(value: Any, path: tuple = (), pending: list | None = None, *,
                  with_module: bool = False) -> tuple[Any, list]:
-    """JSON for the driver: known values, with pending markers where a value is not known yet.
+    """JSON for the driver: known values, with pending markers where a value is not known yet
+    (their paths are added to `pending`).
 
     As in nixpkgs, only the config that modules see has `_module`; the value of a submodule has not.
     """
     pending = [] if pending is None else pending
+    return _encode(lambda: value, path, pending, with_module), pending
+
+
+def _encode(read: Callable[[], Any], path: tuple, pending: list, with_module: bool = False) -> Any:
+    """The JSON of the value that `read` gives: the one place that turns a value that is not known
+    yet (or fails) into a marker."""
     try:
-        value = force(value)
+        value = force(read())
     except Pending:
         pending.append(path)
-        return {"__nixus": "pending"}, pending
+        return {"__nixus": "pending"}
     except EvalError:
-        return _UNREPRESENTABLE, pending
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value, pending
+        return _UNREPRESENTABLE
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None or isinstance(value, (int, str)):
+        return value
     if isinstance(value, float):
-        return {"__nixus": "float", "value": value}, pending
+        return {"__nixus": "float", "value": value}
     if isinstance(value, NixRef):
-        return {"__nixus": "ref", "ref": list(value.ref)}, pending
+        return {"__nixus": "ref", "ref": list(value.ref)}
     if isinstance(value, NixPath):
-        return {"__nixus": "path", "path": value.path}, pending
+        return {"__nixus": "path", "path": value.path}
     if isinstance(value, list):
-        return [encode_known(x, path + (str(i),), pending)[0] for i, x in enumerate(value)], pending
+        return [_encode(partial(force, x), path + (str(i),), pending) for i, x in enumerate(value)]
     if isinstance(value, Mapping) and not isinstance(value, NixValue):
-        out = {}
         try:
             names = list(value)
         except Pending:
             pending.append(path)
-            return {"__nixus": "pending"}, pending
+            return {"__nixus": "pending"}
         except EvalError:
-            return _UNREPRESENTABLE, pending
-        for k in names:
-            if k != "_module" or with_module:
-                out[k] = encode_known(_Get(value, k), path + (k,), pending)[0]
-        return out, pending
-    if isinstance(value, DeferredModule):
+            return _UNREPRESENTABLE
+        return {k: _encode(partial(value.__getitem__, k), path + (k,), pending)
+                for k in names if k != "_module" or with_module}
+    if isinstance(value, DeferredModule) and any(_waits(d.value) for d in value.definitions):
         # Not passed back to Nix, but a part that waits for config (say, a NixOS setting computed
         # from another node) must still get its round.
-        pending += [path + (str(d.file),) for d in value.definitions if _waits(d.value)]
-    return _UNREPRESENTABLE, pending
+        pending.append(path)
+    return _UNREPRESENTABLE
 
 
 def _waits(value: Any) -> bool:
@@ -446,15 +508,6 @@ def _waits(value: Any) -> bool:
     return False
 
 
-class _Get(Lazy):
-    """`mapping[key]` evaluated inside encode_known's error handling."""
-
-    __slots__ = ()
-
-    def __init__(self, mapping: Mapping, key: str):
-        super().__init__(lambda: mapping[key])
-
-
 def _module_config(ev: Evaluation) -> Any:
     """`config` as modules see it: as in nixpkgs, undeclared definitions are an error of the result
     only, so a declaration that waits for a round does not hold back every other option."""
@@ -462,22 +515,82 @@ def _module_config(ev: Evaluation) -> Any:
     return ev.root.evaluate() if freeform is None else ev.config
 
 
+class KnownConfig:
+    """What nixus knows of `config`, as JSON for the driver. A known value never changes, so each
+    update encodes only the parts that were pending before (all of it at first, compared with
+    `before`, the JSON of an evaluation this one replaces)."""
+
+    def __init__(self, ev: Evaluation, before: Any = None) -> None:
+        self.ev = ev
+        self.json: Any = {"__nixus": "pending"} if before is None else before
+        self.pending: list[tuple] = [()]
+
+    def update(self) -> bool:
+        """Encode what became known since the last update; whether anything did."""
+        before, self.pending = self.pending, []
+        self._values: dict[tuple, Any] = {}
+        changed = False
+        for path in before:
+            encoded = _encode(partial(self._at, path), path, self.pending, with_module=not path)
+            if path:
+                parent = self._json_at(path[:-1])
+                key: Any = int(path[-1]) if isinstance(parent, list) else path[-1]
+                changed = changed or parent[key] != encoded
+                parent[key] = encoded
+            else:
+                changed = changed or self.json != encoded
+                self.json = encoded
+        return changed
+
+    def _at(self, path: tuple) -> Any:
+        """The value at `path` of config (parents shared by the paths of one update are read once)."""
+        found = self._values.get(path)
+        if found is None:
+            if not path:
+                found = _module_config(self.ev)
+            else:
+                parent = force(self._at(path[:-1]))
+                found = parent[int(path[-1])] if isinstance(parent, list) else parent[path[-1]]
+            self._values[path] = found
+        return found
+
+    def _json_at(self, path: tuple) -> Any:
+        out = self.json
+        for name in path:
+            out = out[int(name)] if isinstance(out, list) else out[name]
+        return out
+
+
 def evaluate_with_nix(make: Callable[[], Evaluation], session: NixSession) -> Evaluation:
     """Evaluate until nothing pending can become known: one Nix round per step of dependency through
     Nix code. Values that stay pending (a `throw`, a cycle) fail when read, as they would in Nix."""
     # The session stays current afterwards: the returned evaluation resolves Nix references lazily.
     _current.set(session)
-    previous: Any = None
+    try:
+        return _rounds(make, session)
+    finally:
+        session.stop_next()
+
+
+def _rounds(make: Callable[[], Evaluation], session: NixSession) -> Evaluation:
+    """The rounds of evaluate_with_nix."""
+    ev = make()
+    known = KnownConfig(ev)
+    warned = False
     for _ in range(MAX_ROUNDS):
-        ev = make()
         session.blocked.clear()
-        with warnings.catch_warnings():  # reading every option to pass it to Nix is not a use of it
-            warnings.simplefilter("ignore")
-            known, pending = encode_known(Lazy(partial(_module_config, ev)), with_module=True)
-        if not session.dirty and (not pending or known == previous):
-            session.settle(pending)
-            return ev
-        previous = session.known = known
-        session.run_round()
+        with warnings.catch_warnings(record=True) as caught:  # reading every option for Nix is not a use
+            warnings.simplefilter("always")
+            changed = known.update()
+        warned = warned or bool(caught)
+        if not session.stale and not session.new_refs and (not known.pending or not changed):
+            session.settle(known.pending)
+            # The options read here keep their values: a fresh evaluation warns when the caller reads them.
+            return make() if warned else ev
+        session.known = known.json
+        session.run_round(list(session.blocked))
+        if session.replay:
+            ev = make()  # values it keeps may have come from a result that changed
+            known = KnownConfig(ev, known.json)
     raise EvalError(f"the fleet did not settle after {MAX_ROUNDS} Nix rounds")
 

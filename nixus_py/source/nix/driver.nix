@@ -1,26 +1,41 @@
 # One round of evaluating fleet.nix modules for nixus.
 #
-# Input (JSON file): the module files, what nixus already knows of `config` (unknown values are
-# marked pending and become `throw`s here), and the Nix functions nixus needs applied (submodule
-# functions with their `name`, `config` and special arguments, `apply`/`coerce` functions with an
-# argument, values serialized only on demand).
-# Output: every module and application result as plain data. Values that need an unknown part
-# of `config` come out as `{ __nixus = "pending"; ref = <their path>; }` (caught with tryEval);
-# functions, paths and derivations come out as references into this same structure, so the next
-# round or the rendered per-host Nix can get them back without Python ever evaluating them.
-{ libPath, inputFile }:
+# Input (JSON, read from `inputFile` only once nixpkgs lib and the `preload` files are loaded, so
+# that nixus can start this Nix while it still works on the last round): the module files, what
+# nixus already knows of `config` (unknown values are marked pending and become `throw`s here),
+# and the Nix functions nixus needs applied (submodule functions with their `name`, `config` and
+# special arguments, `apply`/`coerce` functions with an argument, values serialized only on demand).
+# Output: the values nixus asks for (`want`: new modules and application results, and values that
+# came out pending before), as plain data. Each is named by its path in this structure; Nix
+# evaluates everything again each round but serializes only these. Values that need an unknown
+# part of `config` come out as `{ __nixus = "pending"; ref = <their path>; }` (caught with
+# tryEval); functions, paths and derivations come out as references into this same structure, so
+# the next round can get them back without Python ever evaluating them.
+{ libPath, inputFile, preload ? "[]" }:
 let
   inherit (builtins)
     isAttrs isList isFunction isPath isString attrNames listToAttrs mapAttrs functionArgs
     tryEval elemAt length genList unsafeGetAttrPos hasAttr foldl' typeOf;
 
   realLib = import libPath;
-  lib = import ./lib.nix { lib = realLib; };
+  lib = import ./lib.nix { lib = realLib; inherit seesUnknown; };
   input = builtins.fromJSON (builtins.readFile inputFile);
 
   # --- known config, from nixus ---------------------------------------------------------
   # The one `throw` for what is not known yet: nixus recognizes its message (nixfile.NOT_KNOWN).
   notKnown = throw "nixus: value not known yet";
+
+  # A value that caught `notKnown` with `tryEval` may change once more config is known, so nixus
+  # must not keep it from an earlier round: this trace (nixfile.SEES_UNKNOWN) tells it so.
+  seesUnknown = builtins.trace "nixus: tryEval may see unknown config";
+  # (A module file that mentions it, found without lib.hasInfix: its regex overflows the stack on
+  # a large file.)
+  mayTryEval = file: v:
+    let
+      inDir = "${toString file}/default.nix";
+      text = builtins.readFile (if builtins.pathExists inDir then inDir else file);
+    in
+    if builtins.replaceStrings [ "tryEval" ] [ "" ] text != text then seesUnknown v else v;
 
   decode = v:
     if isList v then map decode v
@@ -69,7 +84,7 @@ let
   rawModule = args: file: m:
     let
       fromFile = isNixFile m;
-      imported = if fromFile then import m else m;
+      imported = if fromFile then mayTryEval m (import m) else m;
       origin = if fromFile then toString m else file;
       value = if isFunction imported then applyArgs args origin imported else imported;
       # (A module whose shape depends on config stays pending below; its file is still known.)
@@ -157,12 +172,15 @@ let
     else
       mapAttrs (n: v: ser (path ++ [ n ]) v) x
       // { __pos = listToAttrs (map (n: { name = n; value = posOf x n; }) (attrNames x)); };
+
+  # What a round needs before its input: loaded while nixus still works on the last round.
+  loaded = foldl' (_: x: builtins.seq x null) null
+    ([ lib realLib.attrByPath realLib.optionalAttrs ] ++ map (f: import (/. + f)) (builtins.fromJSON preload));
 in
-# `diagnose`: evaluate one value that came out pending, without tryEval, for its error message.
-if input ? diagnose then
-  builtins.seq (resolve input.diagnose) null
-else
-  {
-    files = genList (i: ser [ "files" i ] (elemAt topFiles i)) (length topFiles);
-    apps = genList (i: ser [ "apps" i ] (elemAt applications i)) (length applications);
-  }
+builtins.seq loaded (
+  # `diagnose`: evaluate one value that came out pending, without tryEval, for its error message.
+  if input ? diagnose then
+    builtins.seq (resolve input.diagnose) null
+  else
+    map (ref: ser ref (resolve ref)) input.want
+)

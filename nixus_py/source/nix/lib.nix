@@ -1,7 +1,7 @@
 # The `lib` a fleet.nix sees: the real nixpkgs lib, with the module-system functions replaced by
 # constructors of plain data. nixus evaluates that data with its own module system, so a whole
 # fleet needs a few nix-instantiate runs instead of one per option.
-{ lib }:
+{ lib, seesUnknown }:
 let
   inherit (builtins) isList;
   toList = x: if isList x then x else [ x ];
@@ -71,6 +71,7 @@ let
     deferredModule = mkType "deferredModule" { staticModules = [ ]; };
     deferredModuleWith = { staticModules ? [ ] }: mkType "deferredModule" { inherit staticModules; };
     nixValue = mkType "nixValue" { };
+    optionType = mkType "optionType" { };
   };
 
   overrides = rec {
@@ -98,6 +99,7 @@ let
     mkRemovedOptionModule = option: instructions:
       prop "nixus-rename" { kind = "removed"; inherit option instructions; };
     evalModules = _: throw "nixus: lib.evalModules is not available to fleet.nix modules";
+    tryEval = e: let r = builtins.tryEval e; in if r.success then r else seesUnknown r;
   };
 in
 lib
