@@ -75,13 +75,14 @@ def nodes_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt, as_json:
 def render_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
                out: str = typer.Option("rendered", "-o", "--out", help="Directory for the <node>.nix files.")) -> None:
     """Write one NixOS module per selected node to OUT/<node>.nix."""
-    from .render.node import render_node  # imported by the commands that need them: startup time
+    from .render.node import Renderer  # imported by the commands that need them: startup time
     fleet = load_fleet(file)
     nodes = fleet.config["nodes"]
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    renderer = Renderer(fleet.file, out_dir)
     for name in select_nodes(nodes, on):
-        text = render_node(name, nodes[name]["configuration"], fleet.file, out_dir)
+        text = renderer.node(name, nodes[name]["configuration"])
         target = out_dir / f"{name}.nix"
         if not target.exists() or target.read_text() != text:
             target.write_text(text)
