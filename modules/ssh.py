@@ -63,8 +63,10 @@ class _Grants:
     """Who may log in where, computed once per fleet evaluation and checked against the nodes."""
 
     def __init__(self, fleet: Any, options: Any):
-        nodes, access = fleet["nodes"], fleet["ssh"]["access"]
+        self.nodes = nodes = fleet["nodes"]
+        self.access = access = fleet["ssh"]["access"]
         self.fact = Fact(options["ssh"]["access"], ("ssh", "access"))
+        self._host_keys: dict[str, list[tuple[str, dict]]] = {}
         self.authorized: dict[str, dict[str, list[Annotated]]] = {}  # target -> user -> keys
         self.known: dict[str, dict[str, str]] = {}  # source -> target -> why
         for source in access:
@@ -88,6 +90,18 @@ class _Grants:
             raise self.fact.error(path, f"grants access to the node `{name}', which is disabled "
                                         f"(nodes.{name}.enable = false)")
 
+    def host_keys(self, target: str) -> list[tuple[str, dict]]:
+        """The known-hosts entries of `target` by name: the same objects for every node that
+        trusts it (a node reachable by an admin key is known to every admin host)."""
+        found = self._host_keys.get(target)
+        if found is None:
+            names = [self.nodes[target]["host"]] + \
+                (list(self.access[target]["hostNames"]) if target in self.access else [])
+            found = self._host_keys[target] = [
+                (target if i == 0 else f"{target}-{i + 1}", {"hostNames": names, "publicKey": host_key})
+                for i, host_key in enumerate(self.nodes[target]["hostKeys"])]
+        return found
+
 
 grants = per_evaluation(_Grants)
 
@@ -99,13 +113,8 @@ def node_configuration(name: str, node: Any, fleet: Any, options: Any) -> dict:
     deploy_key = fleet["deploy"]["publicKey"]
     if deploy_key is not None and deploy_key not in [k.value for k in users.get(node["user"], [])]:
         users.setdefault(node["user"], []).append(Annotated(deploy_key, "deploy.publicKey: nixus must always get in"))
-    nodes, access = fleet["nodes"], fleet["ssh"]["access"]
-    known: dict[str, Any] = {}
-    for target, why in sorted(g.known.get(name, {}).items()):
-        names = [nodes[target]["host"]] + (list(access[target]["hostNames"]) if target in access else [])
-        for i, host_key in enumerate(nodes[target]["hostKeys"]):
-            entry = {"hostNames": names, "publicKey": host_key}
-            known[target if i == 0 else f"{target}-{i + 1}"] = Annotated(entry, f"nodes.{target}.hostKeys, for {why}")
+    known = {key: Annotated(entry, f"nodes.{target}.hostKeys, for {why}")
+             for target, why in sorted(g.known.get(name, {}).items()) for key, entry in g.host_keys(target)}
     # nixus deploys over ssh: sshd runs unless the node's configuration says otherwise.
     config: dict[str, Any] = {"services": {"openssh": {"enable": Annotated(mkDefault(True), "nixus deploys over ssh")}}}
     if users:

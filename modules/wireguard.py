@@ -124,6 +124,7 @@ class _Network:
             self.members[m] = _Member(m, addresses[m], endpoint, public, key_file, generated,
                                       self.why(("members", m)))
         self._check_endpoints()
+        self._peers: dict[tuple[str, bool], Annotated] = {}
 
     def why(self, path: tuple) -> str:
         return self.fact.why((self.name,) + path)
@@ -181,20 +182,26 @@ class _Network:
     def host_prefix(self) -> int:
         return self.subnet.max_prefixlen
 
-    def node_config(self, m: str) -> dict:
-        me = self.members[m]
-        peers = []
-        for p in self.peers_of(m):
+    def _peer(self, p: str, via_server: bool) -> Annotated:
+        """Member `p` in a peer list: the same object in every member's list, as every member sees
+        it the same way (a star's members reach the whole subnet through the server)."""
+        found = self._peers.get((p, via_server))
+        if found is None:
             peer = self.members[p]
-            allowed = [f"{peer.address}/{self.host_prefix()}"]
-            if self.topology == "star" and m != self.server:
-                allowed = [str(self.subnet)] + (["0.0.0.0/0", "::/0"] if self.gateway else [])
+            allowed = ([str(self.subnet)] + (["0.0.0.0/0", "::/0"] if self.gateway else [])) if via_server \
+                else [f"{peer.address}/{self.host_prefix()}"]
             entry: dict[str, Any] = {"publicKey": peer.public_key, "allowedIPs": allowed}
             if peer.endpoint is not None:
                 entry["endpoint"] = peer.endpoint
                 if self.keepalive is not None:
                     entry["persistentKeepalive"] = self.keepalive
-            peers.append(Annotated(entry, f"peer {p}: {peer.why}"))
+            found = self._peers[p, via_server] = Annotated(entry, f"peer {p}: {peer.why}")
+        return found
+
+    def node_config(self, m: str) -> dict:
+        me = self.members[m]
+        via_server = self.topology == "star" and m != self.server
+        peers = [self._peer(p, via_server) for p in self.peers_of(m)]
         interface = {"ips": [f"{me.address}/{self.subnet.prefixlen}"], "listenPort": self.port,
                      "privateKeyFile": me.private_key_file, "peers": peers}
         config: dict[str, Any] = {"networking": {
