@@ -182,6 +182,8 @@ class NixWriter:
             return self._list(value, level)
         if kind is Annotated:
             return self._annotated_text(value.value, level)
+        if isinstance(value, dict) and not isinstance(value, NixValue):  # e.g. a LocatedDict
+            return self._attrs(value, level)
         if isinstance(value, Annotated):
             return self.text(value.value, level)
         if isinstance(value, self._property):
