@@ -7,6 +7,7 @@ goes through `to_nix`, so a Python string is always a Nix string, escaped for an
 from __future__ import annotations
 
 import contextvars
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -126,8 +127,10 @@ def _indented_string(s: str, pad: str, close_pad: str) -> str:
     return q + "\n" + "\n".join(f"{pad}{line}" for line in lines) + q
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def attr_name(name: str) -> str:
-    """An attribute name, quoted only when Nix requires it."""
+    """An attribute name, quoted only when Nix requires it (kept: a fleet names the same nodes
+    and options in thousands of paths)."""
     if _IDENTIFIER.fullmatch(name) and name not in _KEYWORDS:
         return name
     return quote_string(name)
