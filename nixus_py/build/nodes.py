@@ -52,7 +52,7 @@ Progress = Callable[[str, str], None]  # (node, phase)
 def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 4) -> list[NodeBuild]:
     """Render, evaluate and build the nodes; every node gets a result, failed or not."""
     build_dir = fleet.state_dir / "build"
-    rendered = build_dir / "rendered"
+    rendered = fleet.rendered_dir
     rendered.mkdir(parents=True, exist_ok=True)
     cache_file = build_dir / "cache.json"
     cache: dict[str, str] = json.loads(cache_file.read_text()) if cache_file.exists() else {}

@@ -72,6 +72,11 @@ class Fleet:
     def config(self) -> ConfigProxy:
         return self.evaluation.config
 
+    @property
+    def rendered_dir(self) -> Path:
+        """Where `nixus build` writes each node's module: what a deploy records as rendered."""
+        return self.state_dir / "build" / "rendered"
+
 
 def load_fleet(path: str | Path | None = None) -> Fleet:
     """Evaluate the fleet, create missing generated keys, and bring fleet.lock.json up to date."""
