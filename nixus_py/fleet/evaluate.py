@@ -9,7 +9,6 @@ from pathlib import Path
 from ..evaluate.errors import NixusError
 from ..evaluate.location import Loc, set_display_base
 from ..evaluate.modules import ConfigProxy, Evaluation
-from ..source.nixfile import NixSession, evaluate_with_nix
 from .. import settings
 from ..present import to_data
 from .core import fleet_module
@@ -52,6 +51,7 @@ def evaluate_fleet(path: str | Path | None = None, lock: dict | None = None) -> 
         return ev
 
     if file.suffix == ".nix":
+        from ..source.nixfile import NixSession, evaluate_with_nix  # only fleet.nix needs Nix: startup time
         session = NixSession()
         session.files.append(str(file.resolve()))
         session.dirty = True

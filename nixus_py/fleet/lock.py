@@ -15,9 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
-
 from ..evaluate.errors import NixusError
 
 LOCK_NAME = "fleet.lock.json"
@@ -61,6 +58,9 @@ def ensure_key(state_dir: Path, name: str, kind: str) -> str:
     """The public key of `name`, generating the pair on first use."""
     if kind != "wireguard":
         raise NixusError(f"generatedKeys.{name}: unknown key kind `{kind}'")
+    # Imported here: most fleets generate no keys, and every command would pay for the import.
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
     path = key_file(state_dir, name)
     if path.exists():
         raw = base64.b64decode(path.read_text().strip())
