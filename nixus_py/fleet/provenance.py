@@ -5,7 +5,7 @@ fleet-wide view."""
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from ..evaluate.errors import EvalError, show_option
@@ -16,27 +16,25 @@ T = TypeVar("T")
 Reached = list[tuple[Any, Loc]]  # values found at a path below an option, with where each was set
 
 
-def _unwrap(value: Any) -> Iterator[Any]:
+def _plain(value: Any) -> list[Any]:
     """The plain values a definition stands for: properties stripped, `mkMerge` contents each."""
     value = force(value)
     if isinstance(value, (If, Override, Order)):
-        yield from _unwrap(value.content)
-    elif isinstance(value, Merge):
-        for c in value.contents:
-            yield from _unwrap(c)
-    else:
-        yield value
+        return _plain(value.content)
+    if isinstance(value, Merge):
+        return [x for c in value.contents for x in _plain(c)]
+    return [value]
 
 
 def _step(found: Reached, key: str) -> Reached:
     """Where each found value sets `key`: its value there and the line that set it."""
     return [(v[key], loc.at(line_of(v, key))) for value, loc in found
-            for v in _unwrap(value) if isinstance(v, Mapping) and key in v]
+            for v in _plain(value) if isinstance(v, Mapping) and key in v]
 
 
 def _ends(found: Reached) -> list[Loc]:
     """One location per plain value reached (a `mkMerge` of two sets it twice)."""
-    return [loc for value, loc in found for _ in _unwrap(value)]
+    return [loc for value, loc in found for _ in _plain(value)]
 
 
 class Fact:
@@ -46,6 +44,7 @@ class Fact:
     def __init__(self, option: Any, option_path: tuple[str, ...]):
         self.option, self.option_path = option, option_path
         self._reached: dict[tuple, Reached] = {}
+        self._names: dict[tuple, str] = {}
 
     def defined_at(self, path: tuple) -> list[Loc]:
         """The `file:line`s of the option's definitions that set `path` below it."""
@@ -60,14 +59,23 @@ class Fact:
             self._reached[prefix] = found
         return found
 
+    def _name(self, path: tuple) -> str:
+        """The full option path of `path` as messages show it, each prefix worked out once."""
+        name = self._names.get(path)
+        if name is None:
+            head = self._name(path[:-1]) if path else show_option(self.option_path)
+            name = self._names[path] = ".".join(filter(None, (head, show_option(path[-1:])))) if path else head
+        return name
+
     def where(self, path: tuple) -> list[Loc]:
         """Where `path` (or, failing that, its first step) was defined."""
         return self.defined_at(path) or (self.defined_at(path[:1]) if path else [])
 
     def why(self, path: tuple) -> str:
         """`ssh.access.a.keys.k.hasAccessTo.b.root (fleet.py:14)`."""
-        where = ", ".join(str(x) for x in self.defined_at(tuple(path)))
-        name = show_option(self.option_path + tuple(path))
+        path = tuple(path)
+        where = ", ".join(str(x) for x in self.defined_at(path))
+        name = self._name(path)
         return f"{name} ({where})" if where else name
 
     def error(self, path: tuple, message: str) -> EvalError:
