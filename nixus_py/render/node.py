@@ -13,11 +13,14 @@ from ..evaluate.modules import ModuleRef, _params
 from ..evaluate.properties import force
 from ..evaluate.submodule import DeferredModule
 from ..fleet.evaluate import BUNDLED
-from ..nixlang import NixExpr, NixPath, NixValue, NixWriter, to_nix
+from ..nixlang import Annotated, NixExpr, NixPath, NixValue, NixWriter, to_nix
 
 INDENT = 2
 # What a Python NixOS module (a function in `configuration`) receives: names of the Nix module args.
 _MODULE_ARGS = ("config", "lib", "pkgs", "options", "modulesPath", "utils")
+# Values that hold no `nix.path` to resolve: most of a configuration (an annotated value, written
+# by a module, is kept as it is).
+_WITHOUT_PATHS = frozenset({str, int, bool, float, type(None), Annotated})
 
 
 def origin(loc: Loc, base: Path) -> str:
@@ -90,6 +93,8 @@ class Renderer:
         """Fleet-relative `nix.path`s become paths relative to the rendered file; a set or list
         without any stays the same object, so that its text is shared between nodes."""
         value = force(value)
+        if type(value) in _WITHOUT_PATHS:
+            return value
         if isinstance(value, NixPath):
             return NixExpr(self._path(value))
         if isinstance(value, Mapping):
