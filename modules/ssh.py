@@ -69,12 +69,15 @@ class _Grants:
         self._host_keys: dict[str, list[tuple[str, dict]]] = {}
         self.authorized: dict[str, dict[str, list[Annotated]]] = {}  # target -> user -> keys
         self.known: dict[str, dict[str, str]] = {}  # source -> target -> why
+        targets: set[str] = set()  # checked already: every admin key names every node
         for source in access:
             self._require_node(nodes, (source,), source)
             for kname, key in access[source]["keys"].items():
                 for target, users in key["hasAccessTo"].items():
                     path = (source, "keys", kname, "hasAccessTo", target)
-                    self._require_node(nodes, path, target)
+                    if target not in targets:
+                        self._require_node(nodes, path, target)
+                        targets.add(target)
                     for user, allowed in users.items():
                         if allowed:
                             why = self.fact.why(path + (user,))
