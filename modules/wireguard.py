@@ -29,12 +29,16 @@ def _is_cidr(text: str) -> bool:
         return False
 
 
-def _is_address(text: str) -> bool:
+def _address(text: str) -> IPAddress | None:
+    """The address `text` names, or None: parsed once where it is both checked and used."""
     try:
-        ipaddress.ip_address(text)
-        return True
+        return ipaddress.ip_address(text)
     except ValueError:
-        return False
+        return None
+
+
+def _is_address(text: str) -> bool:
+    return _address(text) is not None
 
 
 cidr = types.addCheck(types.str, _is_cidr, "cidr", "IPv4 or IPv6 subnet in CIDR notation (host bits zero)")
@@ -148,10 +152,9 @@ class _Network:
         rest = [m for m in sorted(members) if m not in out]
         for m in rest:
             old = pinned.get(m, {}).get("address")
-            if old and _is_address(old) and ipaddress.ip_address(old) in self.subnet \
-                    and ipaddress.ip_address(old) not in taken:
-                taken[ipaddress.ip_address(old)] = m
-                out[m] = ipaddress.ip_address(old)
+            addr = _address(old) if old else None
+            if addr is not None and addr in self.subnet and addr not in taken:
+                taken[addr], out[m] = m, addr
         free = (a for a in self.subnet.hosts() if a not in taken)
         for m in rest:
             if m not in out:
