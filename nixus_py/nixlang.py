@@ -138,7 +138,12 @@ def attr_name(name: str) -> str:
 
 def attr_path(parts: tuple[str, ...] | list[str]) -> str:
     """An option path as written in messages: `a.b."c d"` (placeholders like `<name>` stay bare)."""
-    return ".".join(p if p == "*" or (p.startswith("<") and p.endswith(">")) else attr_name(p) for p in parts)
+    return ".".join(map(_path_part, parts))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _path_part(part: str) -> str:
+    return part if part == "*" or (part.startswith("<") and part.endswith(">")) else attr_name(part)
 
 
 def _float(f: float) -> str:

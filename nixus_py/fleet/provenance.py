@@ -44,7 +44,6 @@ class Fact:
     def __init__(self, option: Any, option_path: tuple[str, ...]):
         self.option, self.option_path = option, option_path
         self._reached: dict[tuple, Reached] = {}
-        self._names: dict[tuple, str] = {}
 
     def defined_at(self, path: tuple) -> list[Loc]:
         """The `file:line`s of the option's definitions that set `path` below it."""
@@ -59,14 +58,6 @@ class Fact:
             self._reached[prefix] = found
         return found
 
-    def _name(self, path: tuple) -> str:
-        """The full option path of `path` as messages show it, each prefix worked out once."""
-        name = self._names.get(path)
-        if name is None:
-            head = self._name(path[:-1]) if path else show_option(self.option_path)
-            name = self._names[path] = ".".join(filter(None, (head, show_option(path[-1:])))) if path else head
-        return name
-
     def where(self, path: tuple) -> list[Loc]:
         """Where `path` (or, failing that, its first step) was defined."""
         return self.defined_at(path) or (self.defined_at(path[:1]) if path else [])
@@ -75,7 +66,7 @@ class Fact:
         """`ssh.access.a.keys.k.hasAccessTo.b.root (fleet.py:14)`."""
         path = tuple(path)
         where = ", ".join(str(x) for x in self.defined_at(path))
-        name = self._name(path)
+        name = show_option(self.option_path + path)
         return f"{name} ({where})" if where else name
 
     def error(self, path: tuple, message: str) -> EvalError:
