@@ -84,11 +84,12 @@ def plan_fleet(fleet: Fleet, nodes: list[str], state: State) -> Plan:
     renderer = Renderer(fleet.file, fleet.rendered_dir)
     for node in nodes:
         configuration = config_nodes[node]["configuration"]
-        record = state.last_deployed(node)
-        if record is not None and _renders_as(renderer, node, configuration, record.rendered):
+        deployed = state.last_deployed_module(node)
+        if deployed is not None and _renders_as(renderer, node, configuration, deployed):
             hosts.append(HostPlan(node=node, status="unchanged", changes=[]))
             continue
         now = node_settings(configuration, fleet.file)
+        record = state.last_deployed(node)
         if record is None:
             hosts.append(HostPlan(node=node, status="new", changes=diff_settings({}, now)))
             continue
