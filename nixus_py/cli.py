@@ -254,14 +254,14 @@ def _run(fn: Callable[[], Any]) -> int:
 def main() -> None:
     args = sys.argv[1:]
     add_commands_elsewhere(args)
-    # A command evaluates the fleet once and exits, and almost every object it makes lives until
-    # then: the cyclic GC's default pace (a collection per 700 new objects) mostly re-scans live
-    # data, a third of the run on a large fleet. Objects from imports never become garbage at all.
+    # A command evaluates the fleet once, and almost every object it makes lives until it exits:
+    # the cyclic GC mostly re-scans live data (at its default pace, a collection per 700 new
+    # objects, a third of the run on a large fleet). Objects from imports never become garbage.
     gc.freeze()
     one_shot = _runs_command_here(args)
     if one_shot:
-        # Even a collection per 50 000 objects re-scans them all in the end (a sixth of a
-        # 1000-node render), and these commands leave next to no cycles (3 MB on that render).
+        # These print and exit, leaving next to no cycles (3 MB on a 1000-node render); even one
+        # collection per 50 000 objects was a sixth of that render.
         gc.disable()
     else:
         gc.set_threshold(50_000)  # deploys run for minutes: collect, at a slower pace

@@ -143,6 +143,7 @@ def attr_path(parts: tuple[str, ...] | list[str]) -> str:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _path_part(part: str) -> str:
+    """One step of an option path as messages show it (kept, as attr_name's answers are)."""
     return part if part == "*" or (part.startswith("<") and part.endswith(">")) else attr_name(part)
 
 
@@ -222,6 +223,7 @@ class NixWriter:
         return quote_string(str(value))
 
     def _annotated_text(self, value: Any, level: int) -> str:
+        """The text of an annotated value, formatted once per depth for all the nodes it is in."""
         key = (id(value), level)
         known = self._annotated.get(key)
         if known is None:
@@ -230,12 +232,14 @@ class NixWriter:
         return known[1]
 
     def _string(self, s: str, level: int) -> str:
+        """Multi-line strings read best as indented strings, when Nix reads them back exactly."""
         indent = self.indent
         if indent is not None and _fits_indented(s):
             return _indented_string(s, " " * (indent * (level + 1)), " " * (indent * level))
         return quote_string(s)
 
     def _attrs(self, value: Mapping, level: int) -> str:
+        """An attribute set, sorted as Nix sorts it, each value's note as a trailing comment."""
         items = sorted(value.items(), key=_key_text)
         if not items:
             return "{ }"
@@ -258,6 +262,7 @@ class NixWriter:
         return name, value
 
     def _list(self, value: list | tuple, level: int) -> str:
+        """A list, an element per line when pretty-printed, each element's note as a comment."""
         if not value:
             return "[ ]"
         if self.indent is None:

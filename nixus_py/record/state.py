@@ -122,6 +122,7 @@ class State:
         return None if row is None else row["rendered"]
 
     def _last_deployed(self, node: str, columns: str) -> sqlite3.Row | None:
+        """The columns of the newest record after which `node` runs what was recorded."""
         return self.db.execute(
             f"SELECT {columns} FROM host_deploys WHERE node = ? AND outcome IN ({','.join('?' * len(DEPLOYED))}) "
             "ORDER BY id DESC LIMIT 1", (node, *DEPLOYED)).fetchone()

@@ -68,6 +68,7 @@ class Renderer:
                 "}\n")
 
     def _module(self, value: Any, level: int) -> str:
+        """One definition of `configuration`: a set, a path, a Nix value or a Python function."""
         if isinstance(value, NixPath):
             return self._path(value)
         if isinstance(value, ModuleRef) or isinstance(value, NixValue):
@@ -91,7 +92,7 @@ class Renderer:
 
     def _resolve_paths(self, value: Any) -> Any:
         """Fleet-relative `nix.path`s become paths relative to the rendered file; a set or list
-        without any stays the same object, so that its text is shared between nodes."""
+        without any is kept as it is, not copied (most of every node's configuration)."""
         value = force(value)
         if type(value) in _WITHOUT_PATHS:
             return value
@@ -106,6 +107,7 @@ class Renderer:
         return value
 
     def _path(self, p: NixPath) -> str:
+        """A fleet-relative path as Nix finds it from the rendered file."""
         target = Path(p.path) if p.path.startswith("/") else (self.base / p.path)
         rel = os.path.relpath(os.path.normpath(target), self.out_dir)
         return NixPath(rel if rel.startswith("../") else "./" + rel).nix()

@@ -49,6 +49,7 @@ class _Flattener:
         self.writer = NixWriter(indent=None)
 
     def walk(self, value: Any, path: tuple, where: str, why: str) -> None:
+        """Down to the values the plan compares: every scalar, list item and module function."""
         value = force(value)
         if isinstance(value, Annotated):
             self.walk(value.value, path, where, value.note)
@@ -65,9 +66,11 @@ class _Flattener:
             self._at(path).append(self._setting(value, where, why))
 
     def _at(self, path: tuple) -> list[Setting]:
+        """The settings at an option path, as the plan names it."""
         return self.out.setdefault(show_option(path) if path else "<module>", [])
 
     def _setting(self, value: Any, where: str, why: str) -> Setting:
+        """One value as the plan shows it, with its origin and why."""
         try:
             text = self.writer.text(value)
         except Exception:  # noqa: BLE001 - a Python module function renders as its identity
