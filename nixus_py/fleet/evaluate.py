@@ -12,7 +12,7 @@ from ..evaluate.modules import ConfigProxy, Evaluation
 from .. import settings
 from ..present import to_data
 from .core import fleet_module
-from .lock import ensure_key, lock_path, read_lock, write_lock
+from .lock import lock_path, public_keys, read_lock, write_lock
 
 DEFAULT_FILES = ("fleet.py", "fleet.nix")
 # The bundled cross-host modules: ordinary modules, loaded like a user's (NIXUS_MODULES_DIR overrides).
@@ -86,12 +86,12 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
     ev = evaluate_fleet(file, lock)
     wanted = dict(ev.config["generatedKeys"])
     have = lock.get("keys", {})
-    missing = {name: kind for name, kind in wanted.items()
-               if have.get(name, {}).get("publicKey") != ensure_key(state, name, kind)}
+    public = public_keys(state, wanted)
+    missing = {name: kind for name, kind in wanted.items() if have.get(name, {}).get("publicKey") != public[name]}
     if missing:
         keys = dict(have)
         for name, kind in missing.items():
-            keys[name] = {"publicKey": ensure_key(state, name, kind), "kind": kind}
+            keys[name] = {"publicKey": public[name], "kind": kind}
         lock = {**lock, "keys": keys}
         ev = evaluate_fleet(file, lock)
     desired = {section: value for section, value in to_data(ev.config["lockFile"]).items() if value}
