@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections import defaultdict
 from typing import Any
 
 from nixus_py.evaluate import lazy, mkDefault, mkOption, types
@@ -67,8 +68,10 @@ class _Grants:
         self.access = access = fleet["ssh"]["access"]
         self.fact = Fact(options["ssh"]["access"], ("ssh", "access"))
         self._host_keys: dict[str, list[tuple[str, dict]]] = {}
-        self.authorized: dict[str, dict[str, list[Annotated]]] = {}  # target -> user -> keys
-        self.known: dict[str, dict[str, str]] = {}  # source -> target -> why
+        # defaultdicts, as setdefault's `{}` would be built (a LocatedDict, in this file) every time.
+        self.authorized: dict[str, dict[str, list[Annotated]]] = defaultdict(
+            lambda: defaultdict(list))  # target -> user -> keys
+        self.known: dict[str, dict[str, str]] = defaultdict(dict)  # source -> target -> why
         targets: set[str] = set()  # checked already: every admin key names every node
         for source in access:
             self._require_node(nodes, (source,), source)
@@ -81,9 +84,8 @@ class _Grants:
                     for user, allowed in users.items():
                         if allowed:
                             why = self.fact.why(path + (user,))
-                            self.authorized.setdefault(target, {}).setdefault(user, []).append(
-                                Annotated(key["publicKey"], why))
-                            self.known.setdefault(source, {}).setdefault(target, why)
+                            self.authorized[target][user].append(Annotated(key["publicKey"], why))
+                            self.known[source].setdefault(target, why)
 
     def _require_node(self, nodes: Any, path: tuple, name: str) -> None:
         if name not in nodes:
