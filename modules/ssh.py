@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections import defaultdict
 from typing import Any
 
 from nixus_py.evaluate import lazy, mkDefault, mkOption, types
@@ -63,22 +64,28 @@ class _Grants:
     """Who may log in where, computed once per fleet evaluation and checked against the nodes."""
 
     def __init__(self, fleet: Any, options: Any):
-        nodes, access = fleet["nodes"], fleet["ssh"]["access"]
+        self.nodes = nodes = fleet["nodes"]
+        self.access = access = fleet["ssh"]["access"]
         self.fact = Fact(options["ssh"]["access"], ("ssh", "access"))
-        self.authorized: dict[str, dict[str, list[Annotated]]] = {}  # target -> user -> keys
-        self.known: dict[str, dict[str, str]] = {}  # source -> target -> why
+        self._host_keys: dict[str, list[tuple[str, dict]]] = {}
+        # defaultdicts, as setdefault's `{}` would be built (a LocatedDict, in this file) every time.
+        self.authorized: dict[str, dict[str, list[Annotated]]] = defaultdict(
+            lambda: defaultdict(list))  # target -> user -> keys
+        self.known: dict[str, dict[str, str]] = defaultdict(dict)  # source -> target -> why
+        targets: set[str] = set()  # checked already: every admin key names every node
         for source in access:
             self._require_node(nodes, (source,), source)
             for kname, key in access[source]["keys"].items():
                 for target, users in key["hasAccessTo"].items():
                     path = (source, "keys", kname, "hasAccessTo", target)
-                    self._require_node(nodes, path, target)
+                    if target not in targets:
+                        self._require_node(nodes, path, target)
+                        targets.add(target)
                     for user, allowed in users.items():
                         if allowed:
                             why = self.fact.why(path + (user,))
-                            self.authorized.setdefault(target, {}).setdefault(user, []).append(
-                                Annotated(key["publicKey"], why))
-                            self.known.setdefault(source, {}).setdefault(target, why)
+                            self.authorized[target][user].append(Annotated(key["publicKey"], why))
+                            self.known[source].setdefault(target, why)
 
     def _require_node(self, nodes: Any, path: tuple, name: str) -> None:
         if name not in nodes:
@@ -87,6 +94,18 @@ class _Grants:
         if not nodes[name]["enable"]:
             raise self.fact.error(path, f"grants access to the node `{name}', which is disabled "
                                         f"(nodes.{name}.enable = false)")
+
+    def host_keys(self, target: str) -> list[tuple[str, dict]]:
+        """The known-hosts entries of `target` by name: the same objects for every node that
+        trusts it (a node reachable by an admin key is known to every admin host)."""
+        found = self._host_keys.get(target)
+        if found is None:
+            names = [self.nodes[target]["host"]] + \
+                (list(self.access[target]["hostNames"]) if target in self.access else [])
+            found = self._host_keys[target] = [
+                (target if i == 0 else f"{target}-{i + 1}", {"hostNames": names, "publicKey": host_key})
+                for i, host_key in enumerate(self.nodes[target]["hostKeys"])]
+        return found
 
 
 grants = per_evaluation(_Grants)
@@ -99,13 +118,8 @@ def node_configuration(name: str, node: Any, fleet: Any, options: Any) -> dict:
     deploy_key = fleet["deploy"]["publicKey"]
     if deploy_key is not None and deploy_key not in [k.value for k in users.get(node["user"], [])]:
         users.setdefault(node["user"], []).append(Annotated(deploy_key, "deploy.publicKey: nixus must always get in"))
-    nodes, access = fleet["nodes"], fleet["ssh"]["access"]
-    known: dict[str, Any] = {}
-    for target, why in sorted(g.known.get(name, {}).items()):
-        names = [nodes[target]["host"]] + (list(access[target]["hostNames"]) if target in access else [])
-        for i, host_key in enumerate(nodes[target]["hostKeys"]):
-            entry = {"hostNames": names, "publicKey": host_key}
-            known[target if i == 0 else f"{target}-{i + 1}"] = Annotated(entry, f"nodes.{target}.hostKeys, for {why}")
+    known = {key: Annotated(entry, f"nodes.{target}.hostKeys, for {why}")
+             for target, why in sorted(g.known.get(name, {}).items()) for key, entry in g.host_keys(target)}
     # nixus deploys over ssh: sshd runs unless the node's configuration says otherwise.
     config: dict[str, Any] = {"services": {"openssh": {"enable": Annotated(mkDefault(True), "nixus deploys over ssh")}}}
     if users:

@@ -29,12 +29,16 @@ def _is_cidr(text: str) -> bool:
         return False
 
 
-def _is_address(text: str) -> bool:
+def _address(text: str) -> IPAddress | None:
+    """The address `text` names, or None: parsed once where it is both checked and used."""
     try:
-        ipaddress.ip_address(text)
-        return True
+        return ipaddress.ip_address(text)
     except ValueError:
-        return False
+        return None
+
+
+def _is_address(text: str) -> bool:
+    return _address(text) is not None
 
 
 cidr = types.addCheck(types.str, _is_cidr, "cidr", "IPv4 or IPv6 subnet in CIDR notation (host bits zero)")
@@ -124,6 +128,7 @@ class _Network:
             self.members[m] = _Member(m, addresses[m], endpoint, public, key_file, generated,
                                       self.why(("members", m)))
         self._check_endpoints()
+        self._peers: dict[tuple[str, bool], Annotated] = {}
 
     def why(self, path: tuple) -> str:
         return self.fact.why((self.name,) + path)
@@ -147,10 +152,9 @@ class _Network:
         rest = [m for m in sorted(members) if m not in out]
         for m in rest:
             old = pinned.get(m, {}).get("address")
-            if old and _is_address(old) and ipaddress.ip_address(old) in self.subnet \
-                    and ipaddress.ip_address(old) not in taken:
-                taken[ipaddress.ip_address(old)] = m
-                out[m] = ipaddress.ip_address(old)
+            addr = _address(old) if old else None
+            if addr is not None and addr in self.subnet and addr not in taken:
+                taken[addr], out[m] = m, addr
         free = (a for a in self.subnet.hosts() if a not in taken)
         for m in rest:
             if m not in out:
@@ -181,20 +185,26 @@ class _Network:
     def host_prefix(self) -> int:
         return self.subnet.max_prefixlen
 
-    def node_config(self, m: str) -> dict:
-        me = self.members[m]
-        peers = []
-        for p in self.peers_of(m):
+    def _peer(self, p: str, via_server: bool) -> Annotated:
+        """Member `p` in a peer list: the same object in every member's list, as every member sees
+        it the same way (a star's members reach the whole subnet through the server)."""
+        found = self._peers.get((p, via_server))
+        if found is None:
             peer = self.members[p]
-            allowed = [f"{peer.address}/{self.host_prefix()}"]
-            if self.topology == "star" and m != self.server:
-                allowed = [str(self.subnet)] + (["0.0.0.0/0", "::/0"] if self.gateway else [])
+            allowed = ([str(self.subnet)] + (["0.0.0.0/0", "::/0"] if self.gateway else [])) if via_server \
+                else [f"{peer.address}/{self.host_prefix()}"]
             entry: dict[str, Any] = {"publicKey": peer.public_key, "allowedIPs": allowed}
             if peer.endpoint is not None:
                 entry["endpoint"] = peer.endpoint
                 if self.keepalive is not None:
                     entry["persistentKeepalive"] = self.keepalive
-            peers.append(Annotated(entry, f"peer {p}: {peer.why}"))
+            found = self._peers[p, via_server] = Annotated(entry, f"peer {p}: {peer.why}")
+        return found
+
+    def node_config(self, m: str) -> dict:
+        me = self.members[m]
+        via_server = self.topology == "star" and m != self.server
+        peers = [self._peer(p, via_server) for p in self.peers_of(m)]
         interface = {"ips": [f"{me.address}/{self.subnet.prefixlen}"], "listenPort": self.port,
                      "privateKeyFile": me.private_key_file, "peers": peers}
         config: dict[str, Any] = {"networking": {

@@ -7,6 +7,7 @@ goes through `to_nix`, so a Python string is always a Nix string, escaped for an
 from __future__ import annotations
 
 import contextvars
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -126,8 +127,10 @@ def _indented_string(s: str, pad: str, close_pad: str) -> str:
     return q + "\n" + "\n".join(f"{pad}{line}" for line in lines) + q
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def attr_name(name: str) -> str:
-    """An attribute name, quoted only when Nix requires it."""
+    """An attribute name, quoted only when Nix requires it (kept: a fleet names the same nodes
+    and options in thousands of paths)."""
     if _IDENTIFIER.fullmatch(name) and name not in _KEYWORDS:
         return name
     return quote_string(name)
@@ -135,7 +138,13 @@ def attr_name(name: str) -> str:
 
 def attr_path(parts: tuple[str, ...] | list[str]) -> str:
     """An option path as written in messages: `a.b."c d"` (placeholders like `<name>` stay bare)."""
-    return ".".join(p if p == "*" or (p.startswith("<") and p.endswith(">")) else attr_name(p) for p in parts)
+    return ".".join(map(_path_part, parts))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _path_part(part: str) -> str:
+    """One step of an option path as messages show it (kept, as attr_name's answers are)."""
+    return part if part == "*" or (part.startswith("<") and part.endswith(">")) else attr_name(part)
 
 
 def _float(f: float) -> str:
@@ -152,52 +161,127 @@ def _float(f: float) -> str:
 
 def to_nix(value: Any, indent: int | None = None, _level: int = 0) -> str:
     """Nix literal syntax for a Python value; `indent=None` gives one line, else pretty-printed."""
-    from .evaluate.properties import Property, force  # late: properties render through here too
+    return NixWriter(indent).text(value, _level)
 
-    value = force(value)
-    if isinstance(value, Annotated):
-        return to_nix(value.value, indent, _level)
-    if isinstance(value, Property):
-        return value.to_nix(indent, _level)
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        if value == -(2**63):  # its absolute value is no Nix integer literal
-            return f"({value + 1} - 1)"
-        return str(value) if value >= 0 or _showing.get() else f"({value})"
-    if isinstance(value, float):
-        text = _float(value)
-        return f"({text})" if text.startswith("-") and not _showing.get() else text
-    if isinstance(value, str):
-        if indent is not None and _fits_indented(value):
-            return _indented_string(value, " " * (indent * (_level + 1)), " " * (indent * _level))
-        return quote_string(value)
-    if isinstance(value, NixValue):
-        return value.nix()
-    if isinstance(value, Mapping):
-        items = [(attr_name(str(k)), v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
+
+class NixWriter:
+    """Writes Python values as Nix; one writer can serve many values (every node of a fleet).
+
+    What a module annotates (`Annotated`: a peer, a granted key, a known host) it often hands,
+    as the same object, to many nodes; the writer formats each such value once per depth.
+    Values are final once evaluated, so a value's text never changes while the writer lives.
+    """
+
+    __slots__ = ("indent", "_force", "_property", "_annotated")
+
+    def __init__(self, indent: int | None = 2):
+        from .evaluate.properties import Property, force  # late: properties render through here too
+        self.indent, self._force, self._property = indent, force, Property
+        self._annotated: dict[tuple[int, int], tuple[Any, str]] = {}  # (id, level): (value, text)
+
+    def text(self, value: Any, level: int = 0) -> str:
+        """`value` as Nix source, nested `level` deep (pretty-printed lines are indented to match)."""
+        value = self._force(value)
+        kind = type(value)  # the common plain types first: each is none of the kinds tested before it
+        if kind is str:
+            return self._string(value, level)
+        if kind is dict:
+            return self._attrs(value, level)
+        if kind is list:
+            return self._list(value, level)
+        if kind is Annotated:
+            return self._annotated_text(value.value, level)
+        if isinstance(value, dict) and not isinstance(value, NixValue):  # e.g. a LocatedDict
+            return self._attrs(value, level)
+        if isinstance(value, Annotated):
+            return self.text(value.value, level)
+        if isinstance(value, self._property):
+            return value.to_nix(self.indent, level)
+        if value is None:
+            return "null"
+        if value is True:
+            return "true"
+        if value is False:
+            return "false"
+        if isinstance(value, int):
+            if value == -(2**63):  # its absolute value is no Nix integer literal
+                return f"({value + 1} - 1)"
+            return str(value) if value >= 0 or _showing.get() else f"({value})"
+        if isinstance(value, float):
+            text = _float(value)
+            return f"({text})" if text.startswith("-") and not _showing.get() else text
+        if isinstance(value, str):
+            return self._string(value, level)
+        if isinstance(value, NixValue):
+            return value.nix()
+        if isinstance(value, Mapping):
+            return self._attrs(value, level)
+        if isinstance(value, (list, tuple)):
+            return self._list(value, level)
+        if callable(value):
+            return "<function>"
+        return quote_string(str(value))
+
+    def _annotated_text(self, value: Any, level: int) -> str:
+        """The text of an annotated value, formatted once per depth for all the nodes it is in."""
+        key = (id(value), level)
+        known = self._annotated.get(key)
+        if known is None:
+            # The value is kept with its text, so that its id is not reused while the writer lives.
+            known = self._annotated[key] = (value, self.text(value, level))
+        return known[1]
+
+    def _string(self, s: str, level: int) -> str:
+        """Multi-line strings read best as indented strings, when Nix reads them back exactly."""
+        indent = self.indent
+        if indent is not None and _fits_indented(s):
+            return _indented_string(s, " " * (indent * (level + 1)), " " * (indent * level))
+        return quote_string(s)
+
+    def _attrs(self, value: Mapping, level: int) -> str:
+        """An attribute set, sorted as Nix sorts it, each value's note as a trailing comment."""
+        items = sorted(value.items(), key=_key_text)
         if not items:
             return "{ }"
-        if indent is None:
-            return "{ " + " ".join(f"{k} = {to_nix(v)};" for k, v in items) + " }"
-        pad = " " * (indent * (_level + 1))
-        body = "".join(f"{pad}{k} = {to_nix(v, indent, _level + 1)};{_note(v)}\n" for k, v in map(_collapse, items))
-        return "{\n" + body + " " * (indent * _level) + "}"
-    if isinstance(value, (list, tuple)):
+        text = self.text
+        if self.indent is None:
+            return "{ " + " ".join(f"{attr_name(str(k))} = {text(v)};" for k, v in items) + " }"
+        pad = " " * (self.indent * (level + 1))
+        lines = []
+        for k, v in items:
+            name, v = self._collapse(attr_name(str(k)), v)
+            lines.append(f"{pad}{name} = {text(v, level + 1)};{_note(v)}\n")
+        return "{\n" + "".join(lines) + " " * (self.indent * level) + "}"
+
+    def _collapse(self, name: str, value: Any) -> tuple[str, Any]:
+        """`a = { b = { c = 1; }; }` reads better as `a.b.c = 1;`."""
+        value = self._force(value)
+        while isinstance(value, Mapping) and len(value) == 1 and not isinstance(value, NixValue):
+            (sub, value), = value.items()
+            name, value = f"{name}.{attr_name(str(sub))}", self._force(value)
+        return name, value
+
+    def _list(self, value: list | tuple, level: int) -> str:
+        """A list, an element per line when pretty-printed, each element's note as a comment."""
         if not value:
             return "[ ]"
-        if indent is None:
-            return "[ " + " ".join(_list_elem(v, None, 0) for v in value) + " ]"
-        pad = " " * (indent * (_level + 1))
-        body = "".join(f"{pad}{_list_elem(v, indent, _level + 1)}{_note(v)}\n" for v in value)
-        return "[\n" + body + " " * (indent * _level) + "]"
-    if callable(value):
-        return "<function>"
-    return quote_string(str(value))
+        if self.indent is None:
+            return "[ " + " ".join(self._element(v, 0) for v in value) + " ]"
+        pad = " " * (self.indent * (level + 1))
+        body = "".join(f"{pad}{self._element(v, level + 1)}{_note(v)}\n" for v in value)
+        return "[\n" + body + " " * (self.indent * level) + "]"
+
+    def _element(self, value: Any, level: int) -> str:
+        text = self.text(value, level)
+        # Function application inside a list needs parentheses: [ (lib.mkForce 1) ].
+        if text.startswith("lib.") and not text.startswith("("):
+            return f"({text})"
+        return text
+
+
+def _key_text(item: tuple[Any, Any]) -> str:
+    """Attributes sort by name, as Nix sorts them."""
+    return str(item[0])
 
 
 def _note(value: Any) -> str:
@@ -205,25 +289,6 @@ def _note(value: Any) -> str:
     if isinstance(value, Annotated):
         return "  # " + " ".join(value.note.split())
     return ""
-
-
-def _collapse(item: tuple[str, Any]) -> tuple[str, Any]:
-    """`a = { b = { c = 1; }; }` reads better as `a.b.c = 1;`."""
-    from .evaluate.properties import force
-    key, value = item
-    value = force(value)
-    while isinstance(value, Mapping) and len(value) == 1 and not isinstance(value, NixValue):
-        (sub, value), = value.items()
-        key, value = f"{key}.{attr_name(str(sub))}", force(value)
-    return key, value
-
-
-def _list_elem(value: Any, indent: int | None, level: int) -> str:
-    text = to_nix(value, indent, level)
-    # Function application inside a list needs parentheses: [ (lib.mkForce 1) ].
-    if text.startswith("lib.") and not text.startswith("("):
-        return f"({text})"
-    return text
 
 
 # Set while formatting for messages: numbers then read `-1` as nixpkgs' toPretty prints them,

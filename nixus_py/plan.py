@@ -7,8 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from .evaluate.submodule import DeferredModule
 from .fleet.evaluate import Fleet
 from .record.state import State
+from .render.node import Renderer
 from .render.settings import NodeSettings, Setting, node_settings, settings_from_json
 
 
@@ -79,8 +81,14 @@ def plan_fleet(fleet: Fleet, nodes: list[str], state: State) -> Plan:
     """Compare what would be rendered now with what was last deployed to each host."""
     hosts = []
     config_nodes = fleet.config["nodes"]
+    renderer = Renderer(fleet.file, fleet.rendered_dir)
     for node in nodes:
-        now = node_settings(config_nodes[node]["configuration"], fleet.file)
+        configuration = config_nodes[node]["configuration"]
+        deployed = state.last_deployed_module(node)
+        if deployed is not None and _renders_as(renderer, node, configuration, deployed):
+            hosts.append(HostPlan(node=node, status="unchanged", changes=[]))
+            continue
+        now = node_settings(configuration, fleet.file)
         record = state.last_deployed(node)
         if record is None:
             hosts.append(HostPlan(node=node, status="new", changes=diff_settings({}, now)))
@@ -88,6 +96,15 @@ def plan_fleet(fleet: Fleet, nodes: list[str], state: State) -> Plan:
         changes = diff_settings(settings_from_json(record.settings), now)
         hosts.append(HostPlan(node=node, status="changed" if changes else "unchanged", changes=changes))
     return Plan(hosts=hosts)
+
+
+def _renders_as(renderer: Renderer, node: str, configuration: DeferredModule, deployed: str) -> bool:
+    """Whether the node's module is still the one deployed: then no setting can have changed, and
+    comparing the text is much cheaper than flattening and diffing every setting."""
+    try:
+        return renderer.node(node, configuration) == deployed
+    except Exception:  # noqa: BLE001 - a module that cannot be rendered yet is compared setting by setting
+        return False
 
 
 def plan_text(plan: Plan) -> str:

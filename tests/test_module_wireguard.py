@@ -114,3 +114,26 @@ def test_endpoint_missing_where_needed(tmp_path: Path) -> None:
 def test_invalid_subnet_is_a_type_error(tmp_path: Path) -> None:
     err = _error(tmp_path, MESH.replace("fd00:1::/64", "10.0.0.1/24"))
     assert "vpn.networks.m.subnet' is not of type `IPv4 or IPv6 subnet in CIDR notation" in err
+
+
+def test_a_private_key_replaced_in_the_state_gives_its_public_key_to_lock_and_peers(tmp_path: Path) -> None:
+    import base64
+    import os
+    import time
+
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+    assert _fleet(tmp_path, STAR).code == 0
+    time.sleep(1.1)  # old enough for nixus to keep the public halves it derives
+    assert _fleet(tmp_path, STAR).code == 0
+    old_public = _lock(tmp_path)["keys"]["wireguard/home/a"]["publicKey"]
+    # Restored from elsewhere: another key, written next to it and renamed over it.
+    private = X25519PrivateKey.generate()
+    new_file = tmp_path / ".nixus-state/keys/wireguard/home/a.key.new"
+    new_file.write_bytes(base64.b64encode(private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())) + b"\n")
+    os.replace(new_file, tmp_path / ".nixus-state/keys/wireguard/home/a.key")
+    public = base64.b64encode(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    assert _fleet(tmp_path, STAR).code == 0
+    assert _lock(tmp_path)["keys"]["wireguard/home/a"]["publicKey"] == public != old_public
+    assert public in (tmp_path / "out/hub.nix").read_text() and old_public not in (tmp_path / "out/hub.nix").read_text()

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nixus_py.evaluate import mkForce, mkIf
-from nixus_py.nixlang import to_nix
+from nixus_py.nixlang import Annotated, NixWriter, to_nix
 
 pytestmark = pytest.mark.nix
 
@@ -52,3 +52,19 @@ def test_python_values_round_trip_through_nix(batch: list, pretty: bool, tmp_pat
 def test_priorities_render_as_lib_functions() -> None:
     rendered = to_nix({"a": mkForce(1), "b": mkIf(True, [mkForce("x")])}, indent=2)
     assert "lib.mkForce 1" in rendered and "lib.mkIf true [" in rendered and "(lib.mkForce \"x\")" in rendered
+
+
+def test_a_value_handed_to_many_places_is_written_as_if_each_had_its_own() -> None:
+    """A writer formats an annotated value once per depth (modules give one peer to every node):
+    the text must be what the same value, copied into each place, gives."""
+    def fleet_of(peer: Any) -> list:
+        return [{"peers": [peer(), {"nested": {"deeper": [peer()], "x": 1}}]}, {"one": peer()}]
+
+    def peer() -> Annotated:
+        return Annotated({"allowedIPs": ["10.0.0.1/32"], "data": "two\nlines\n", "keepalive": 25}, "peer a: why")
+
+    shared = peer()
+    writer = NixWriter(indent=2)
+    for level in (0, 3):
+        for node_shared, node_copied in zip(fleet_of(lambda: shared), fleet_of(peer)):
+            assert writer.text(node_shared, level) == to_nix(node_copied, indent=2, _level=level)

@@ -84,3 +84,18 @@ def test_selector_limits_the_plan(tmp_path: Path) -> None:
     _write(tmp_path, "{'a': {}, 'b': {}}")
     r = run_nixus("plan", "--on", "a", "--json", cwd=tmp_path)
     assert [h["node"] for h in json.loads(r.out)["hosts"]] == ["a"]
+
+
+def test_a_module_nixus_cannot_render_is_still_planned_setting_by_setting(tmp_path: Path) -> None:
+    _write(tmp_path, "{'a': {}, 'b': {}}")
+    _record_as_deployed(tmp_path)
+    # A Python module that computes with a config value: applied to the placeholders that render
+    # as Nix arguments, it fails, so the plan cannot compare rendered modules for laptop.
+    fleet = tmp_path / "fleet.py"
+    fleet.write_text(fleet.read_text().replace(
+        "'laptop': {}", "'laptop': {'configuration': lambda config, **_: "
+                        "{'networking': {'hostName': config.networking.domain + '-laptop'}}}"))
+    r = run_nixus("plan", cwd=tmp_path)
+    assert r.code == 2, r.err
+    assert "laptop: 1 changes\n  <module fleet.py:2>: + <function> because fleet.py:2\n" in r.out
+    assert "Summary: 1 hosts change (laptop), 4 unchanged (a, b, c, web1)." in r.out

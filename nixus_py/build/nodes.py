@@ -21,7 +21,7 @@ from typing import Any
 
 from ..fleet.evaluate import Fleet
 from ..nixlang import NixPath, NixValue, quote_string
-from ..render.node import render_node
+from ..render.node import Renderer
 from ..testbed.hosts import TESTBED_OS
 
 NIX_OPTS = ["--option", "substituters", ""]
@@ -55,18 +55,19 @@ def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 
     """Render, evaluate and build the nodes (with their closure sizes unless not wanted); every
     node gets a result, failed or not."""
     build_dir = fleet.state_dir / "build"
-    rendered = build_dir / "rendered"
+    rendered = fleet.rendered_dir
     rendered.mkdir(parents=True, exist_ok=True)
     cache_file = build_dir / "cache.json"
     # cache key (see _node_expr) -> [derivation, output]
     cache: dict[str, list[str]] = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     config_nodes = fleet.config["nodes"]
+    renderer = Renderer(fleet.file, rendered)
     builds = []
     for name in nodes:
         progress(name, "render")
         b = NodeBuild(name, rendered / f"{name}.nix")
         try:
-            text = render_node(name, config_nodes[name]["configuration"], fleet.file, rendered)
+            text = renderer.node(name, config_nodes[name]["configuration"])
             if not b.module.exists() or b.module.read_text() != text:
                 b.module.write_text(text)
             b.expr, b.cache_key = _node_expr(name, config_nodes[name], b.module, text, fleet.file.parent)

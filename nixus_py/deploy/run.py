@@ -245,7 +245,7 @@ class Deployment:
 
     def _record(self, state: State, deploy_id: int, r: HostResult) -> None:
         conf = self.fleet.config["nodes"][r.node]["configuration"]
-        rendered_file = self.fleet.state_dir / "build" / "rendered" / f"{r.node}.nix"
+        rendered_file = self.fleet.rendered_dir / f"{r.node}.nix"
         rendered = rendered_file.read_text() if rendered_file.exists() else \
             render_node(r.node, conf, self.fleet.file, rendered_file.parent)
         outcome = r.outcome if r.outcome != "switched" or self.goal == "switch" else f"{self.goal}-ok"

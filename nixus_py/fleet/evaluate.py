@@ -9,11 +9,10 @@ from pathlib import Path
 from ..evaluate.errors import NixusError
 from ..evaluate.location import Loc, set_display_base
 from ..evaluate.modules import ConfigProxy, Evaluation
-from ..source.nixfile import NixSession, evaluate_with_nix
 from .. import settings
 from ..present import to_data
 from .core import fleet_module
-from .lock import ensure_key, lock_path, read_lock, write_lock
+from .lock import lock_path, public_keys, read_lock, write_lock
 
 DEFAULT_FILES = ("fleet.py", "fleet.nix")
 # The bundled cross-host modules: ordinary modules, loaded like a user's (NIXUS_MODULES_DIR overrides).
@@ -52,6 +51,7 @@ def evaluate_fleet(path: str | Path | None = None, lock: dict | None = None) -> 
         return ev
 
     if file.suffix == ".nix":
+        from ..source.nixfile import NixSession, evaluate_with_nix  # only fleet.nix needs Nix: startup time
         return evaluate_with_nix(make, NixSession(file))
     return make()
 
@@ -69,6 +69,11 @@ class Fleet:
     def config(self) -> ConfigProxy:
         return self.evaluation.config
 
+    @property
+    def rendered_dir(self) -> Path:
+        """Where `nixus build` writes each node's module: what a deploy records as rendered."""
+        return self.state_dir / "build" / "rendered"
+
 
 def load_fleet(path: str | Path | None = None) -> Fleet:
     """Evaluate the fleet, create missing generated keys, and bring fleet.lock.json up to date."""
@@ -78,12 +83,12 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
     ev = evaluate_fleet(file, lock)
     wanted = dict(ev.config["generatedKeys"])
     have = lock.get("keys", {})
-    missing = {name: kind for name, kind in wanted.items()
-               if have.get(name, {}).get("publicKey") != ensure_key(state, name, kind)}
+    public = public_keys(state, wanted)
+    missing = {name: kind for name, kind in wanted.items() if have.get(name, {}).get("publicKey") != public[name]}
     if missing:
         keys = dict(have)
         for name, kind in missing.items():
-            keys[name] = {"publicKey": ensure_key(state, name, kind), "kind": kind}
+            keys[name] = {"publicKey": public[name], "kind": kind}
         lock = {**lock, "keys": keys}
         ev = evaluate_fleet(file, lock)
     desired = {section: value for section, value in to_data(ev.config["lockFile"]).items() if value}

@@ -12,11 +12,9 @@ import base64
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from ..evaluate.errors import NixusError
 
@@ -57,10 +55,59 @@ def key_file(state_dir: Path, name: str) -> Path:
     return state_dir.joinpath("keys", *parts[:-1], parts[-1] + ".key")
 
 
+def public_keys(state_dir: Path, wanted: dict[str, str]) -> dict[str, str]:
+    """The public key of each wanted pair (name: kind), generating the pairs not made yet.
+
+    Every command checks every pair against the lock, and a fleet has one per VPN member, so the
+    public halves are kept in keys/public.json, each with the identity of the private key file
+    it was derived from (inode, size, change times): a file that is not the same any more, or
+    was changed within the last second (too recently to tell, as git's racily clean files), is
+    derived again."""
+    cache_path = state_dir / "keys" / "public.json"
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if not isinstance(cache, dict):
+        cache = {}
+    known: dict[str, str] = {}
+    changed = False
+    for name, kind in wanted.items():
+        entry = cache.get(name)
+        identity = _identity(key_file(state_dir, name))
+        if isinstance(entry, dict) and identity is not None and entry.get("file") == identity and \
+                entry.get("kind") == kind and isinstance(entry.get("publicKey"), str):
+            known[name] = entry["publicKey"]
+            continue
+        known[name] = ensure_key(state_dir, name, kind)
+        identity = _identity(key_file(state_dir, name))
+        if identity is not None and time.time_ns() - identity[-1] > 1_000_000_000:
+            cache[name] = {"publicKey": known[name], "kind": kind, "file": identity}
+            changed = True
+    if changed:
+        try:
+            _atomic_write(cache_path, (json.dumps(cache, sort_keys=True) + "\n").encode(), 0o600)
+        except OSError:
+            pass  # only a cache: a state directory nixus may not write to is read as before
+    return known
+
+
+def _identity(path: Path) -> list[int] | None:
+    """What tells a file from its replacement, or from itself rewritten (None: no such file)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
 def ensure_key(state_dir: Path, name: str, kind: str) -> str:
     """The public key of `name`, generating the pair on first use."""
     if kind != "wireguard":
         raise NixusError(f"generatedKeys.{name}: unknown key kind `{kind}'")
+    # Imported here: only a pair made or changed since `public_keys` last saw it needs it.
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
     path = key_file(state_dir, name)
     if path.exists():
         raw = base64.b64decode(path.read_text().strip())

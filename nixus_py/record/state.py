@@ -115,9 +115,18 @@ class State:
 
     def last_deployed(self, node: str) -> HostRecord | None:
         """The newest record after which `node` runs what was recorded."""
-        row = self.db.execute(
-            f"SELECT * FROM host_deploys WHERE node = ? AND outcome IN ({','.join('?' * len(DEPLOYED))}) "
-            "ORDER BY id DESC LIMIT 1", (node, *DEPLOYED)).fetchone()
+        row = self._last_deployed(node, "*")
         if row is None:
             return None
         return HostRecord(**{k: row[k] for k in HostRecord.model_fields})
+
+    def last_deployed_module(self, node: str) -> str | None:
+        """The rendered module of `last_deployed`, alone: a plan compares it first, for every node."""
+        row = self._last_deployed(node, "rendered")
+        return None if row is None else row["rendered"]
+
+    def _last_deployed(self, node: str, columns: str) -> sqlite3.Row | None:
+        """The columns of the newest record after which `node` runs what was recorded."""
+        return self.db.execute(
+            f"SELECT {columns} FROM host_deploys WHERE node = ? AND outcome IN ({','.join('?' * len(DEPLOYED))}) "
+            "ORDER BY id DESC LIMIT 1", (node, *DEPLOYED)).fetchone()

@@ -17,7 +17,7 @@ from ..evaluate.errors import show_option
 from ..evaluate.modules import ModuleRef
 from ..evaluate.properties import Property, force
 from ..evaluate.submodule import DeferredModule
-from ..nixlang import Annotated, NixValue, to_nix
+from ..nixlang import Annotated, NixValue, NixWriter
 from .node import origin
 
 
@@ -35,35 +35,48 @@ NodeSettings = dict[str, list[Setting]]
 def node_settings(configuration: DeferredModule, fleet_file: Path) -> NodeSettings:
     """Flatten a node's configuration definitions into option path → settings."""
     base = fleet_file.resolve().parent
-    out: NodeSettings = {}
+    flat = _Flattener()
     for d in configuration.definitions:
-        _walk(force(d.value), (), origin(d.file, base), "", out)
-    return {k: out[k] for k in sorted(out)}
+        flat.walk(force(d.value), (), origin(d.file, base), "")
+    return {k: flat.out[k] for k in sorted(flat.out)}
 
 
-def _walk(value: Any, path: tuple, where: str, why: str, out: NodeSettings) -> None:
-    value = force(value)
-    if isinstance(value, Annotated):
-        _walk(value.value, path, where, value.note, out)
-    elif isinstance(value, Mapping) and not isinstance(value, (NixValue, Property)):
-        for k in value:
-            _walk(value[k], path + (str(k),), where, why, out)
-    elif isinstance(value, list):
-        for item in value:
-            item_why = item.note if isinstance(item, Annotated) else why
-            _add(out, path, item, where, item_why)
-    elif isinstance(value, ModuleRef) or callable(value) and not isinstance(value, NixValue):
-        _add(out, path + (f"<module {where}>",), value, where, why)
-    else:
-        _add(out, path, value, where, why)
+class _Flattener:
+    """Collects one node's settings, writing all its values with one writer."""
 
+    def __init__(self) -> None:
+        self.out: NodeSettings = {}
+        self.writer = NixWriter(indent=None)
 
-def _add(out: NodeSettings, path: tuple, value: Any, where: str, why: str) -> None:
-    try:
-        text = to_nix(value.value if isinstance(value, Annotated) else value)
-    except Exception:  # noqa: BLE001 - a Python module function renders as its identity
-        text = f"<function at {where}>"
-    out.setdefault(show_option(path) if path else "<module>", []).append(Setting(value=text, origin=where, why=why))
+    def walk(self, value: Any, path: tuple, where: str, why: str) -> None:
+        """Down to the values the plan compares: every scalar, list item and module function."""
+        value = force(value)
+        if isinstance(value, Annotated):
+            self.walk(value.value, path, where, value.note)
+        elif isinstance(value, Mapping) and not isinstance(value, (NixValue, Property)):
+            for k in value:
+                self.walk(value[k], path + (str(k),), where, why)
+        elif isinstance(value, list):
+            if value:
+                self._at(path).extend(self._setting(item, where, item.note if isinstance(item, Annotated) else why)
+                                      for item in value)
+        elif isinstance(value, ModuleRef) or callable(value) and not isinstance(value, NixValue):
+            self._at(path + (f"<module {where}>",)).append(self._setting(value, where, why))
+        else:
+            self._at(path).append(self._setting(value, where, why))
+
+    def _at(self, path: tuple) -> list[Setting]:
+        """The settings at an option path, as the plan names it."""
+        return self.out.setdefault(show_option(path) if path else "<module>", [])
+
+    def _setting(self, value: Any, where: str, why: str) -> Setting:
+        """One value as the plan shows it, with its origin and why."""
+        try:
+            text = self.writer.text(value)
+        except Exception:  # noqa: BLE001 - a Python module function renders as its identity
+            text = f"<function at {where}>"
+        # Built from values nixus made itself: nothing to validate.
+        return Setting.model_construct(value=text, origin=where, why=why)
 
 
 def settings_json(settings: NodeSettings) -> str:
