@@ -1,11 +1,13 @@
 """Copying a closure to a host: ask once which paths it lacks, then stream only those.
 
-The host imports them with `nix-store --serve --write`, the receiving end of `nix copy --to
-ssh://`, which stores each path as its bytes arrive. Unlike `nix copy`, which waits for the
-host to acknowledge every path before sending the next, nixus sends them all in one stream:
-one round trip to learn what is missing, none per path. The stream is written here from the
-store's files (each path as a NAR, preceded by what the database knows of it) and goes over
-the host's ssh connection, or, for many megabytes, a faster one (see transport.py).
+The host runs `nix-store --serve --write`, the receiving end of `nix copy --to ssh://`, and
+nixus speaks its protocol (Nix's serve-protocol.hh): one query for which paths the host has
+(optionally letting it substitute the others from its binary caches first), then every missing
+path in one stream, each stored as its bytes arrive. Unlike `nix copy`, which waits for the
+host to acknowledge every path before sending the next, nixus does not wait per path. The
+stream is written here from the store's files (each path as a NAR, preceded by what the
+database knows of it) and goes over the host's ssh connection, or, for many megabytes, a
+faster one (see transport.py).
 """
 
 from __future__ import annotations
@@ -21,13 +23,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .transport import Connection, HostError
+from .transport import Connection, HostError, Process
 
 PROGRESS_EVERY = 0.2  # seconds between progress reports while sending
-# `nix-store --serve` protocol (Nix's serve-protocol.hh): greeting, version 2.5 (the first with
-# cmdAddToStoreNar), and the command that adds one path from its NAR.
+QUERY_TIMEOUT = 120  # seconds for the host to say which paths it has
+SUBSTITUTE_TIMEOUT = 3600  # ... when it first substitutes what it can
+SERVE = "nix-store --serve --write"
+# Its protocol: our greeting and the host's answer, version 2.5 (the first with cmdAddToStoreNar),
+# the query of valid paths and the command that adds one path from its NAR.
 SERVE_MAGIC = 0x390C9DEB
+SERVE_ANSWER = 0x5452EECB
 SERVE_VERSION = 0x205
+QUERY_VALID_PATHS = 1
 ADD_TO_STORE_NAR = 9
 FILE_CHUNK = 1 << 20  # file contents larger than this go to the pipe in pieces of this size
 
@@ -100,25 +107,69 @@ class LocalStore:
         return [self.infos[p] for p in graphlib.TopologicalSorter(refs).static_order()]
 
 
-async def missing_paths(conn: Connection, paths: list[str]) -> list[str]:
-    """Which of `paths` the host's store lacks, in one command (paths go on stdin)."""
-    if not paths:
-        return []
-    r = await conn.run("xargs -r nix-store --check-validity --print-invalid", input="\n".join(paths) + "\n",
-                       timeout=120)
-    invalid = set(r.stdout.split())
-    return [p for p in paths if p in invalid]
+class _Serve:
+    """A `nix-store --serve --write` on the host, past its greeting."""
+
+    def __init__(self, conn: Connection, proc: Process):
+        self.conn, self.proc = conn, proc
+
+    @classmethod
+    async def open(cls, conn: Connection) -> _Serve:
+        serve = cls(conn, await conn.start(SERVE))
+        serve.proc.stdin.write(_int(SERVE_MAGIC))
+        if await serve._int() != SERVE_ANSWER:
+            raise HostError(f"{conn.target.node}: `{SERVE}' does not speak Nix's serve protocol")
+        await serve._int()  # its version: what we use is in every version since 2.5
+        serve.proc.stdin.write(_int(SERVE_VERSION))
+        return serve
+
+    async def valid(self, paths: list[str], substitute: bool) -> set[str]:
+        """Which of `paths` the host has, after substituting what it can when asked to."""
+        self.proc.stdin.write(_int(QUERY_VALID_PATHS) + _int(0) + _int(int(substitute)) + _int(len(paths))
+                              + b"".join(map(_str, paths)))
+        return {(await self._str()) for _ in range(await self._int())}
+
+    async def close(self) -> None:
+        self.proc.stdin.write_eof()
+        await self.proc.wait(check=False)
+
+    async def _int(self) -> int:
+        return struct.unpack("<Q", await self._read(8))[0]
+
+    async def _str(self) -> str:
+        n = await self._int()
+        return (await self._read(n + (-n % 8)))[:n].decode()
+
+    async def _read(self, n: int) -> bytes:
+        try:
+            return await self.proc.stdout.readexactly(n)
+        except asyncio.IncompleteReadError:
+            done = await self.proc.wait(check=False)
+            error = done.stderr.decode(errors="replace") if isinstance(done.stderr, bytes) else ""
+            raise HostError(f"{self.conn.target.node}: `{SERVE}' ended ({done.exit_status}): "
+                            f"{error.strip()[-500:]}") from None
 
 
 async def copy_closure(conn: Connection, path: str, progress: Callable[[CopyStats], None],
-                       store: LocalStore | None = None) -> CopyStats:
-    """Send what the host lacks of `path`'s closure; nothing when it has it all. `store` is
-    the local store's view shared by several copies (else one is made for this copy)."""
+                       store: LocalStore | None = None, substitute: bool = False) -> CopyStats:
+    """Send what the host lacks of `path`'s closure (after it substituted what it could, with
+    `substitute`); nothing when it has it all. `store` is the local store's view shared by
+    several copies (else one is made for this copy)."""
     stats = CopyStats()
     infos = (await (store or LocalStore()).load([path])).closure(path)
-    missing = set(await missing_paths(conn, [i.path for i in infos]))
-    infos = [i for i in infos if i.path in missing]
-    if not missing:
+    serve = await _Serve.open(conn)
+    try:
+        valid = await asyncio.wait_for(serve.valid([i.path for i in infos], substitute),
+                                       SUBSTITUTE_TIMEOUT if substitute else QUERY_TIMEOUT)
+    except asyncio.TimeoutError:
+        raise HostError(f"{conn.target.node}: the host did not say which paths it has within "
+                        f"{SUBSTITUTE_TIMEOUT if substitute else QUERY_TIMEOUT} s") from None
+    infos = [i for i in infos if i.path not in valid]
+    size = sum(i.nar_size for i in infos)
+    over_openssh = conn.prefers_openssh(size)  # a new `nix-store --serve` there, to be greeted
+    if not infos or over_openssh:
+        await serve.close()
+    if not infos:
         return stats
     reported = time.monotonic()
 
@@ -131,21 +182,19 @@ async def copy_closure(conn: Connection, path: str, progress: Callable[[CopyStat
 
     loop = asyncio.get_running_loop()
     read, write = os.pipe()
-    writing = _in_own_thread(_write_stream, infos, write,
-                             lambda n: loop.call_soon_threadsafe(sent, n))
+    writing = _in_own_thread(_write_stream, infos, over_openssh, write, lambda n: loop.call_soon_threadsafe(sent, n))
     # Whichever side fails first ends the other: the host sees the stream end, the writer a
     # closed pipe (BrokenPipeError, not an error of its own).
     result, written = await asyncio.gather(
-        conn.feed("nix-store --serve --write >/dev/null", read, size=sum(i.nar_size for i in infos)),
-        writing, return_exceptions=True)
+        conn.feed(SERVE, read, size=size, started=None if over_openssh else serve.proc), writing,
+        return_exceptions=True)
     if isinstance(written, BaseException) and not isinstance(written, BrokenPipeError):
         raise HostError(f"{conn.target.node}: cannot send the store paths: {written}") from written
     if isinstance(result, BaseException):
         raise result
     if result.code != 0 or written is not None:
-        raise HostError(f"{conn.target.node}: nix-store --serve failed ({result.code}): "
-                        f"{result.stderr.strip()[-500:]}")
-    stats.paths = len(missing)
+        raise HostError(f"{conn.target.node}: {SERVE} failed ({result.code}): {result.stderr.strip()[-500:]}")
+    stats.paths = len(infos)
     progress(stats)
     return stats
 
@@ -179,11 +228,13 @@ async def _in_own_thread(fn: Callable[..., None], *args: Any) -> None:
     await done
 
 
-def _write_stream(infos: list[PathInfo], fd: int, on_bytes: Callable[[int], None]) -> None:
-    """The whole `nix-store --serve --write` input for these paths into a pipe, then close it."""
+def _write_stream(infos: list[PathInfo], greet: bool, fd: int, on_bytes: Callable[[int], None]) -> None:
+    """`nix-store --serve --write`'s input that adds these paths (after the greeting, with
+    `greet`) into a pipe, then close it."""
     out = _Out(fd, on_bytes)
     try:
-        out.put(_int(SERVE_MAGIC) + _int(SERVE_VERSION))
+        if greet:
+            out.put(_int(SERVE_MAGIC) + _int(SERVE_VERSION))
         for info in infos:
             # After the references: registration time (0: the host's now), NAR size, "ultimate",
             # no signatures, no content address; then the NAR.

@@ -26,6 +26,7 @@ import asyncssh
 from ..evaluate.errors import NixusError
 
 T = TypeVar("T")
+Process = asyncssh.SSHClientProcess[bytes]
 CONNECT_TIMEOUT = 10.0
 # Streams of at least this many bytes go over OpenSSH. For one host on a 2-core machine the second
 # connection's setup (a process, a key exchange, a login: 0.1-0.3 s) pays off from about 64 MB;
@@ -156,28 +157,36 @@ class Connection:
         except (OSError, asyncssh.Error) as e:
             raise Unreachable(f"{self.target.node}: connection lost: {_reason(e)}") from None
 
-    async def feed(self, command: str, source: int, size: int = 0, timeout: float = 3600.0) -> Result:
+    async def start(self, command: str, timeout: float = 30.0) -> Process:
+        """Start a command as root to talk to it: bytes to its stdin, bytes from its stdout."""
+        return await self._within(command, self.conn.create_process(self.target.as_root(command), encoding=None),
+                                  timeout)
+
+    def prefers_openssh(self, size: int) -> bool:
+        """Whether a stream of `size` bytes should take OpenSSH's client (see OPENSSH_BYTES)."""
+        return size >= OPENSSH_BYTES and self.target.jump is None and shutil.which("ssh") is not None
+
+    async def feed(self, command: str, source: int, size: int = 0, timeout: float = 3600.0,
+                   started: Process | None = None) -> Result:
         """Run a command with its stdin streamed from `source`, the read end of a local pipe
-        (taken over and closed here). `size`, the expected length when known, lets a large
-        stream take the faster OpenSSH client."""
-        full = self.target.as_root(command)
+        (taken over and closed here); or feed `started`, that command already running. `size`,
+        the expected length when known, lets a large stream take the faster OpenSSH client."""
         _widen(source)
         try:
-            if size >= OPENSSH_BYTES and self.target.jump is None and shutil.which("ssh"):
-                return await asyncio.wait_for(self._feed_openssh(full, source), timeout)
-            return await self._feed_channel(full, source, timeout)
+            if started is None and self.prefers_openssh(size):
+                return await asyncio.wait_for(self._feed_openssh(self.target.as_root(command), source), timeout)
+            return await self._feed_channel(started or await self.start(command), source, timeout)
         except asyncio.TimeoutError:
             raise HostError(f"{self.target.node}: `{command.split()[0]}' did not take the stream within "
                             f"{timeout:.0f} s") from None
 
-    async def _feed_channel(self, command: str, source: int, timeout: float) -> Result:
+    async def _feed_channel(self, proc: Process, source: int, timeout: float) -> Result:
         """`feed` over this connection: what comes out of the pipe is written to a channel."""
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=CHUNK)
         pipe, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
                                                open(source, "rb", buffering=0))
         try:
-            proc = await self.conn.create_process(command, encoding=None)
             try:
                 while chunk := await reader.read(CHUNK):
                     proc.stdin.write(chunk)
@@ -308,12 +317,3 @@ def _reason(e: BaseException) -> str:
     if isinstance(e, asyncio.TimeoutError):
         return "timed out"
     return str(e) or type(e).__name__
-
-
-def target_for(name: str, node: Any, identity_file: str | None) -> Target:
-    """The ssh target of an evaluated node."""
-    if identity_file is not None and not Path(identity_file).exists():
-        raise NixusError(f"deploy.identityFile {identity_file} does not exist")
-    return Target(node=name, host=node["host"], port=node["port"], user=node["user"],
-                  host_keys=tuple(node["hostKeys"]), identity_file=identity_file,
-                  privilege=tuple(node["privilegeEscalationCommand"]))
