@@ -310,6 +310,53 @@ def test_build_on_target_builds_the_system_on_the_host(testbed_fleet: TestbedFle
     assert local.returncode != 0  # only the derivations travelled; the system was built there
 
 
+def test_proxy_jump_reaches_a_host_only_through_another(testbed_fleet: TestbedFleet) -> None:
+    tb = testbed_fleet
+    _two_nodes(tb, b_options='"proxyJump": "a",')
+    assert tb.nixus("testbed", "up").code == 0
+    a, b = tb.host("a"), tb.host("b")
+    # b lets in ssh from a only: this machine can reach it through a, never directly.
+    rules = (f"table inet nixus_test {{\n chain input {{\n  type filter hook input priority 0;\n"
+             f"  ip saddr != {a['address']} tcp dport 22 drop\n }}\n}}\n")
+    subprocess.run(["ip", "netns", "exec", b["netns"], "nft", "-f", "-"], input=rules, text=True, check=True)
+    assert tb.ssh("root", "b", "true").returncode == 255
+    r = tb.nixus("deploy", "--json")
+    assert r.code == 0, r.out + r.err
+    assert {h["node"]: h["outcome"] for h in json.loads(r.out)} == {"a": "switched", "b": "switched"}
+    log = (Path(b["dir"]) / "var" / "log" / "sshd.log").read_text()
+    assert f"Accepted publickey for root from {a['address']}" in log
+    status = json.loads(tb.nixus("status", "--on", "b", "--json").out)[0]
+    assert status["reachable"] and status["current"] == json.loads(r.out)[1]["new"]
+
+
+def test_proxy_jump_to_an_unknown_node_is_refused_before_any_host(testbed_fleet: TestbedFleet) -> None:
+    tb = testbed_fleet
+    _two_nodes(tb, b_options='"proxyJump": "bastion",')
+    r = tb.nixus("deploy")
+    assert r.code == 1
+    assert "`nodes.b.proxyJump' names `bastion', which is not a node; defined at " in r.err
+    assert "fleet.py:" in r.err and "Traceback" not in r.err
+
+
+def test_substitute_on_target_fetches_from_the_hosts_binary_cache(testbed_fleet: TestbedFleet) -> None:
+    tb = testbed_fleet
+    _two_nodes(tb, b_options='"substituteOnTarget": True,')
+    assert tb.nixus("testbed", "up").code == 0
+    built = json.loads(tb.nixus("build", "--on", "b", "--json").out)[0]["path"]
+    # A binary cache of this test's own, which b's Nix uses (its paths unsigned, so trusted as they are).
+    cache = tb.dir / "cache"
+    subprocess.run(["nix", "--extra-experimental-features", "nix-command", "copy", "--to", f"file://{cache}",
+                    built], check=True, capture_output=True)
+    setup = tb.ssh("root", "b", f"printf 'substituters = file://{cache}\\nrequire-sigs = false\\n' >> /etc/nix/nix.conf")
+    assert setup.returncode == 0, setup.stderr
+    r = tb.nixus("deploy", "--on", "b", "--json")
+    assert r.code == 0, r.out + r.err
+    result = json.loads(r.out)[0]
+    assert result["outcome"] == "switched" and result["new"] == built
+    assert result["copiedPaths"] == 0  # everything came from the cache
+    assert _current(tb, "b") == built
+
+
 def test_second_deploy_of_the_same_fleet_stops_and_names_the_first(testbed_fleet: TestbedFleet) -> None:
     tb = testbed_fleet
     _two_nodes(tb, '{"systemd": {"services": {"slow": {"script": "sleep 3", "serviceConfig": {"Type": "oneshot"}}}}}')

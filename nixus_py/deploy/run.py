@@ -34,7 +34,8 @@ from ..render.settings import node_settings, settings_json
 from .copy import CopyStats, LocalStore, copy_closure
 from .secrets import REMOTE_DIR, Secret, fingerprint, node_secrets, stage
 from .switch import switch
-from .transport import Connection, Unreachable, target_for
+from .targets import target_for
+from .transport import Connection, Unreachable
 
 Goal = Literal["switch", "boot", "test", "dry-activate"]
 Outcome = Literal["switched", "unchanged", "rolled-back", "failed", "unreachable", "skipped", "dry-run"]
@@ -108,6 +109,8 @@ class Deployment:
         self.systems: list[str] = []  # built here, to be copied
         self.local: asyncio.Future[LocalStore] | None = None
         self.id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        # Every target (and jump host) is checked before any host is touched.
+        self.targets = {n: target_for(fleet, n) for n in nodes}
 
     def run(self) -> list[HostResult]:
         with deploy_lock(self.fleet.state_dir):
@@ -171,7 +174,7 @@ class Deployment:
             node = self.fleet.config["nodes"][r.node]
             r.new_path = build.out
             secrets = node_secrets(r.node, node, self.fleet.state_dir, self.fleet.file.parent)
-            target = target_for(r.node, node, self.fleet.config["deploy"]["identityFile"])
+            target = self.targets[r.node]
             self.progress(r.node, "connecting", target.describe())
             conn = await Connection.open(target)
             try:
@@ -241,7 +244,7 @@ class Deployment:
         self.progress(r.node, "copying", "")
         if self.local is None:  # what the local store knows of every system, asked once
             self.local = asyncio.ensure_future(LocalStore().load(self.systems))
-        await copy_closure(conn, system, copied, await self.local)
+        await copy_closure(conn, system, copied, await self.local, substitute=node["substituteOnTarget"])
 
     def _record(self, state: State, deploy_id: int, r: HostResult) -> None:
         conf = self.fleet.config["nodes"][r.node]["configuration"]

@@ -6,21 +6,21 @@ import asyncio
 import re
 import time
 import uuid
-from typing import Any
 
 from ..evaluate.errors import NixusError
 from ..fleet.evaluate import Fleet
 from ..record.state import State
 from .run import deploy_lock
 from .switch import switch
-from .transport import Connection, HostError, target_for
+from .targets import target_for
+from .transport import Connection, HostError, Target
 
 PROFILE = "/nix/var/nix/profiles/system"
 
 
-async def _probe(name: str, node: Any, identity: str | None) -> dict:
+async def _probe(target: Target) -> dict:
     try:
-        conn = await Connection.open(target_for(name, node, identity))
+        conn = await Connection.open(target)
     except HostError as e:
         return {"reachable": False, "error": str(e)}
     try:
@@ -37,11 +37,10 @@ async def _probe(name: str, node: Any, identity: str | None) -> dict:
 def status(fleet: Fleet, nodes: list[str]) -> list[dict]:
     """Per host: the recorded deploy, what the host really runs (checked live, in parallel), drift."""
     state = State(fleet.state_dir)
-    config_nodes = fleet.config["nodes"]
-    identity = fleet.config["deploy"]["identityFile"]
+    targets = [target_for(fleet, n) for n in nodes]
 
     async def probe_all() -> list[dict]:
-        return list(await asyncio.gather(*(_probe(n, config_nodes[n], identity) for n in nodes)))
+        return list(await asyncio.gather(*(_probe(t) for t in targets)))
 
     live = asyncio.run(probe_all())
     rows = []
@@ -57,7 +56,7 @@ def status(fleet: Fleet, nodes: list[str]) -> list[dict]:
 def rollback(fleet: Fleet, node: str, to: int | None) -> str:
     """Switch `node` back to an earlier generation through the same confirm-or-rollback path."""
     config_node = fleet.config["nodes"][node]
-    target = target_for(node, config_node, fleet.config["deploy"]["identityFile"])
+    target = target_for(fleet, node)
 
     async def go() -> str:
         conn = await Connection.open(target)

@@ -60,6 +60,16 @@ NODE_OPTIONS = {
                                                            "is not root."),
         "buildOn": mkOption(type=types.enum(["local", "target"]), default="local",
                             description="Where the node's system is built."),
+        "substituteOnTarget": mkOption(type=types.bool, default=False,
+                                       description="Let the node fetch what it lacks of its system "
+                                                   "from its own binary caches (its nix.conf "
+                                                   "substituters) before nixus sends the rest."),
+        "proxyJump": mkOption(type=types.nullOr(types.str), default=None,
+                              description="Another node to reach this one through, as ssh's "
+                                          "ProxyJump: nixus logs in to that node (with its host, "
+                                          "port, user and hostKeys, and its own proxyJump) and "
+                                          "connects on from there. It may be a node with "
+                                          "`enable = false` that only serves as a jump host."),
         "secrets": mkOption(type=types.attrsOf(types.submodule(_secret_options)), default={},
                             description="Files nixus delivers to the node outside the Nix store "
                                         "(kept per generation, restored on rollback)."),

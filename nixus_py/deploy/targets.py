@@ -1,0 +1,36 @@
+"""Where each node is and how to reach it, from the evaluated fleet: its ssh target, through
+the chain of its `proxyJump` nodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..evaluate.errors import NixusError
+from ..fleet.evaluate import Fleet
+from ..fleet.provenance import Fact
+from .transport import Target
+
+
+def target_for(fleet: Fleet, name: str) -> Target:
+    """The ssh target of node `name`; bad jump hosts are errors that name where they were set."""
+    identity_file = fleet.config["deploy"]["identityFile"]
+    if identity_file is not None and not Path(identity_file).exists():
+        raise NixusError(f"deploy.identityFile {identity_file} does not exist")
+    return _target(fleet, name, identity_file, ())
+
+
+def _target(fleet: Fleet, name: str, identity_file: str | None, reached_from: tuple[str, ...]) -> Target:
+    nodes = fleet.config["nodes"]
+    node = nodes[name]
+    jump = node["proxyJump"]
+    if jump is not None:
+        fact = Fact(fleet.evaluation.options["nodes"], ("nodes",))
+        if jump not in nodes:
+            raise fact.error((name, "proxyJump"), f"names `{jump}', which is not a node")
+        if jump == name or jump in reached_from:
+            chain = " -> ".join((*reached_from, name, jump))
+            raise fact.error((name, "proxyJump"), f"makes a circle of jump hosts ({chain})")
+    return Target(node=name, host=node["host"], port=node["port"], user=node["user"],
+                  host_keys=tuple(node["hostKeys"]), identity_file=identity_file,
+                  privilege=tuple(node["privilegeEscalationCommand"]),
+                  jump=_target(fleet, jump, identity_file, (*reached_from, name)) if jump else None)
