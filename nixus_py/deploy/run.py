@@ -207,6 +207,8 @@ class Deployment:
                 and (self.goal == "test" or profile == system)):
             r.outcome, r.message = "unchanged", "already running this system"
             return False
+        if not self.dry_run:
+            conn.sftp_session()  # for the secrets: it starts while the system is copied
 
         def copied(stats: CopyStats) -> None:
             r.copied_paths, r.copied_bytes = stats.paths, stats.bytes

@@ -63,7 +63,7 @@ async def stage(conn: Connection, system: str, secrets: list[Secret]) -> None:
     """Put the secrets of `system` into its own directory on the host (not yet installed): the
     files under files/, a manifest saying where each goes, and their fingerprint."""
     directory = f"{REMOTE_DIR}/{Path(system).name}"
-    await conn.run(f"mkdir -p -m 700 {REMOTE_DIR} {directory} {directory}/files", timeout=30)
+    await conn.make_dirs(f"{directory}/files", 0o700)
     manifest = "".join(f"{s.name}\t{s.path}\t{s.user}\t{s.group}\t{s.mode}\n" for s in secrets)
     files = {f"files/{s.name}": s.content for s in secrets}
     files |= {"manifest": manifest.encode(), "fingerprint": fingerprint(secrets).encode()}

@@ -70,9 +70,10 @@ async def switch(conn: Connection, deploy_id: str, system: str, goal: str, switc
     """Activate `system` on the host with the goal's semantics; returns the host's final record."""
     report = _Report(on_phase)
     args = " ".join(shlex.quote(str(a)) for a in (deploy_id, system, goal, switch_timeout, success_timeout))
+    switcher = f'exec "$(command -v bash || echo /bin/sh)" {REMOTE_SWITCHER}'
     start = (f"mkdir -p -m 700 /run/nixus && cat > {REMOTE_SWITCHER}.new && "
-             f"mv -f {REMOTE_SWITCHER}.new {REMOTE_SWITCHER} && exec /bin/sh {REMOTE_SWITCHER} start {args}")
-    watch = f"exec /bin/sh {REMOTE_SWITCHER} watch {shlex.quote(deploy_id)}"
+             f"mv -f {REMOTE_SWITCHER}.new {REMOTE_SWITCHER} && {switcher} start {args}")
+    watch = f"{switcher} watch {shlex.quote(deploy_id)}"
     opened: list[Connection] = []
     try:
         conn = await _follow(conn, start, f"{watch} activated", report, switch_timeout + 30, opened,
@@ -83,8 +84,8 @@ async def switch(conn: Connection, deploy_id: str, system: str, goal: str, switc
             fresh = await _fresh(conn, success_timeout)
             if fresh is not None:  # confirm, and hear the end over the same new connection
                 opened.append(fresh)
-                conn = await _follow(fresh, f"touch /run/nixus/deploys/{shlex.quote(deploy_id)}/confirmed && "
-                                     f"{watch} final {limit}", f"{watch} final", report, limit, opened)
+                conn = await _follow(fresh, f"{switcher} confirm {shlex.quote(deploy_id)} {limit}", f"{watch} final",
+                                     report, limit, opened)
         if not report.final:  # not confirmed (the host rolls back by itself), or the switch went wrong
             await _follow(conn, f"{watch} final {limit}", f"{watch} final", report, limit, opened)
     finally:

@@ -9,6 +9,11 @@
 #   switcher.sh watch ID UNTIL SECONDS
 #       print the switch's states as they change, until `activated` (UNTIL=activated) or a
 #       final state; after a final one, print its record: the previous system and the log
+#   switcher.sh confirm ID SECONDS
+#       confirm the switch (the deployer runs this over a new connection), then watch it end
+#
+# Run by bash where there is one: its `read -t` waits on a FIFO that the other side pokes, so
+# a change is seen at once and waiting starts no process; other shells look every $TICK s.
 #
 # `run` takes the host's deploy lock (recovering it when its holder is gone), installs the
 # secrets of NEW, activates it, and for `switch`/`test` waits SUCCESS_TIMEOUT seconds for the
@@ -24,6 +29,23 @@ profile=/nix/var/nix/profiles/system
 secrets=/nix/var/nixus/secrets
 TICK=0.05  # seconds between looks at a file that another process changes
 umask 077
+shell=${BASH:-/bin/sh}
+
+# Wait up to $TICK seconds, or until a line arrives in the FIFO $1.
+pause() {
+  if [ -n "${BASH_VERSION:-}" ] && [ -p "$1" ]; then
+    read -r -t "$TICK" line <> "$1" || true
+  else
+    sleep "$TICK"
+  fi
+}
+
+# Wake whoever pauses on the FIFO $1 (opening it read-write never blocks; without a reader the
+# line waits in the pipe, and only makes a later look come sooner).
+poke() {
+  [ -p "$1" ] && printf '\n' 1<> "$1"
+  return 0
+}
 
 final() {
   case "$1" in committed|rolled-back*|failed*|done*) return 0 ;; esac
@@ -45,7 +67,7 @@ watch() {
       fi
       [ "$until" = activated ] && [ "$now" = activated ] && exit 0
     fi
-    sleep "$TICK"
+    pause "$dir/changed"
     ticks=$((ticks - 1))
   done
   exit 0
@@ -53,10 +75,15 @@ watch() {
 
 case "$mode" in
   watch) watch "$3" "$4" ;;
+  confirm)
+    touch "$dir/confirmed"
+    poke "$dir/confirm"
+    watch final "$3" ;;
   start)
     mkdir -p "$dir"
+    mkfifo "$dir/changed" "$dir/confirm"
     shift
-    setsid -f /bin/sh "$0" run "$@" </dev/null >/dev/null 2>&1
+    setsid -f "$shell" "$0" run "$@" </dev/null >/dev/null 2>&1
     watch activated $(($4 + 30)) ;;
   run) ;;
   *) echo "switcher.sh: unknown mode $mode" >&2; exit 2 ;;
@@ -67,6 +94,7 @@ mkdir -p "$dir"
 
 state() {
   printf '%s\n' "$1" > "$dir/state.tmp" && mv "$dir/state.tmp" "$dir/state"
+  poke "$dir/changed"
   printf '%s %s\n' "$(date +%s)" "$1" >> "$dir/log"
 }
 
@@ -138,7 +166,7 @@ state "activated"
 ticks=$((success_timeout * 20))
 while [ ! -e "$dir/confirmed" ]; do
   [ "$ticks" -gt 0 ] || rollback "no confirmation within ${success_timeout}s"
-  sleep "$TICK"
+  pause "$dir/confirm"
   ticks=$((ticks - 1))
 done
 

@@ -258,15 +258,29 @@ class Connection:
             return []
         return ["-o", f"Ciphers={AES_FIRST}"] if host.code == 0 else []
 
+    def sftp_session(self) -> asyncio.Future[asyncssh.SFTPClient]:
+        """The connection's one sftp session, started on first use (call early to start it
+        while other work goes on): each new one costs round trips and a process on the host."""
+        if self.sftp is None:
+            self.sftp = asyncio.ensure_future(self.conn.start_sftp_client())
+            # A session started early may fail with nobody waiting for it yet: its users see the error.
+            self.sftp.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return self.sftp
+
+    async def make_dirs(self, path: str, mode: int = 0o700) -> None:
+        """Create a directory and its missing parents over sftp, each with `mode`."""
+        try:
+            sftp = await self.sftp_session()
+            await sftp.makedirs(path, asyncssh.SFTPAttrs(permissions=mode), exist_ok=True)
+        except (OSError, asyncssh.Error) as e:
+            self.sftp = None
+            raise HostError(f"{self.target.node}: cannot create {path}: {_reason(e)}") from None
+
     async def write_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
         """Write a file atomically over sftp, created with `mode` before any content arrives."""
         tmp = f"{path}.nixus-tmp"
         try:
-            # One sftp session for all the files, also those written at the same time: each new
-            # one costs round trips and a process on the host.
-            if self.sftp is None:
-                self.sftp = asyncio.ensure_future(self.conn.start_sftp_client())
-            sftp = await self.sftp
+            sftp = await self.sftp_session()
             async with sftp.open(tmp, "wb", asyncssh.SFTPAttrs(permissions=mode)) as f:
                 await f.write(data)
             await sftp.chmod(tmp, mode)
