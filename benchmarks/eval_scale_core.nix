@@ -20,6 +20,8 @@ let
       switchTimeout = mkOption { type = types.ints.positive; default = 60; };
       privilegeEscalationCommand = mkOption { type = types.listOf types.str; default = [ "sudo" "--" ]; };
       buildOn = mkOption { type = types.enum [ "local" "target" ]; default = "local"; };
+      substituteOnTarget = mkOption { type = types.bool; default = false; };
+      proxyJump = mkOption { type = types.nullOr types.str; default = null; };
       secrets = mkOption { type = types.attrsOf (types.submodule secretOptions); default = { }; };
       deployAfter = mkOption { type = types.listOf types.str; default = [ ]; };
       ignoreFailingSystemdUnits = mkOption { type = types.bool; default = false; };
