@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import os
 import shutil
 import signal
@@ -83,7 +84,8 @@ class Testbed:
         self.root = root.resolve()
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()
         self.id = digest[:4]
-        self.subnet = f"10.231.{int(digest[4:8], 16) % 250 + 1}"
+        self.first_subnet = int(digest[4:8], 16) % 250  # where the search for a free one starts
+        self.subnet = ""  # 10.231.N, N chosen when the bridge is made (see _bridge)
         self.bridge = f"nx{self.id}br"
         self.state_file = self.root / "testbed.json"
         self.hosts: dict[str, Host] = {}
@@ -112,10 +114,26 @@ class Testbed:
             if not link.is_symlink() or Path(os.readlink(link)) != target:
                 link.unlink(missing_ok=True)
                 link.symlink_to(target)
-        if _run(["ip", "link", "show", self.bridge], check=False).returncode != 0:
-            _run(["ip", "link", "add", self.bridge, "type", "bridge"])
-            _run(["ip", "address", "add", f"{self.subnet}.1/24", "dev", self.bridge])
-            _run(["ip", "link", "set", self.bridge, "up"])
+        self._bridge()
+
+    def _bridge(self) -> None:
+        """The testbed's bridge, with a /24 of 10.231.0.0/16 that no other interface has: two
+        testbeds (of two fleets, or tests) on one subnet would each reach the other's hosts."""
+        mine = _run(["ip", "-4", "-o", "address", "show", "dev", self.bridge], check=False)
+        if mine.returncode == 0:
+            found = re.search(r"inet (10\.231\.\d+)\.1/", mine.stdout)
+            if found:
+                self.subnet = found.group(1)
+                return
+            _run(["ip", "link", "del", self.bridge], check=False)
+        taken = set(re.findall(r"inet (10\.231\.\d+)\.", _run(["ip", "-4", "-o", "address"]).stdout))
+        free = [f"10.231.{(self.first_subnet + k) % 250 + 1}" for k in range(250)]
+        self.subnet = next((n for n in free if n not in taken), "")
+        if not self.subnet:
+            raise NixusError("every 10.231.N.0/24 subnet for test hosts is in use")
+        _run(["ip", "link", "add", self.bridge, "type", "bridge"])
+        _run(["ip", "address", "add", f"{self.subnet}.1/24", "dev", self.bridge])
+        _run(["ip", "link", "set", self.bridge, "up"])
 
     # --- lifecycle -----------------------------------------------------------------------
     def up(self, nodes: list[str], nixpkgs_lib: Path) -> list[Host]:
