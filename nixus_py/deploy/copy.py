@@ -157,6 +157,8 @@ async def copy_closure(conn: Connection, path: str, progress: Callable[[CopyStat
     several copies (else one is made for this copy)."""
     stats = CopyStats()
     infos = (await (store or LocalStore()).load([path])).closure(path)
+    if conn.prefers_openssh(sum(i.nar_size for i in infos)):
+        conn.openssh_ciphers()  # what OpenSSH will need if much is missing, asked meanwhile
     serve = await _Serve.open(conn)
     try:
         valid = await asyncio.wait_for(serve.valid([i.path for i in infos], substitute),

@@ -90,6 +90,7 @@ class Connection:
     conn: asyncssh.SSHClientConnection
     tunnel: Connection | None = field(default=None, repr=False)
     sftp: asyncio.Future[asyncssh.SFTPClient] | None = field(default=None, repr=False)
+    ciphers: asyncio.Future[list[str]] | None = field(default=None, repr=False)
 
     @classmethod
     async def open(cls, target: Target, timeout: float = CONNECT_TIMEOUT) -> Connection:
@@ -210,7 +211,7 @@ class Connection:
         itself."""
         with tempfile.TemporaryDirectory(prefix="nixus-ssh-") as tmp:
             try:
-                options = self._openssh_options(Path(tmp)) + await self._cipher_options()
+                options = self._openssh_options(Path(tmp)) + await self.openssh_ciphers()
                 proc = await asyncio.create_subprocess_exec(
                     "ssh", *options, "--", command, stdin=source, stdout=asyncio.subprocess.PIPE,
                     stderr=asyncio.subprocess.PIPE)
@@ -247,6 +248,13 @@ class Connection:
         if t.identity_file:
             options += ["-i", t.identity_file, "-o", "IdentitiesOnly=yes"]
         return [*options, t.host]
+
+    def openssh_ciphers(self) -> asyncio.Future[list[str]]:
+        """OpenSSH's cipher options for this host, asked once (call early to ask while other
+        work goes on)."""
+        if self.ciphers is None:
+            self.ciphers = asyncio.ensure_future(self._cipher_options())
+        return self.ciphers
 
     async def _cipher_options(self) -> list[str]:
         """AES-GCM first for OpenSSH when this machine and the host both have AES instructions."""
