@@ -33,8 +33,6 @@ benchmarks/RESULTS.md, with the command, the date, the machine and the nixus rev
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import sys
 import tempfile
@@ -43,8 +41,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import (TESTBED_OS, Tools, command_line, delete_store_paths, find_tools, machine, markdown_table,
-                    publish)
+from common import (TESTBED_OS, Tools, arguments, command_line, delete_store_paths, find_tools, markdown_table,
+                    parse, publish, section_head)
 from render_scale import FleetDir, fleet_py, node_name
 
 SECTION = "## build_scale"
@@ -231,11 +229,8 @@ def summary(rows: list[Row]) -> list[str]:
 
 def report(rows: list[Row], repeat: int, command: str) -> str:
     """The `## build_scale` section: how it was run, the table and what it says."""
-    date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     return "\n".join([
-        SECTION, "",
-        f"Command: `{command}`, run {date}.  ",
-        f"Machine: {machine()}.", "",
+        *section_head(SECTION, command),
         "The fleet of render_scale.py on testbed nodes (the testbed OS as nixpkgs, no hosts running), with a "
         "nonce in every node's configuration that changes for every build from scratch. `nixus build --json` "
         f"end to end, from scratch (every node built, checked) and again with nothing changed (every node "
@@ -250,19 +245,10 @@ def report(rows: list[Row], repeat: int, command: str) -> str:
 
 def main() -> None:
     """Generate, build, time, check, print and record; no arguments needed."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="1,10,50", help="node counts, comma-separated")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="runs per size, each on a new nonce; the fastest counts")
-    parser.add_argument("--keep", type=Path,
-                        help="write the fleets here (kept, with what they built) instead of a temp dir")
-    parser.add_argument("--no-record", action="store_true", help="do not update benchmarks/RESULTS.md")
-    args = parser.parse_args()
-    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
-    if not sizes or min(sizes) < 1:
-        parser.error("--sizes: at least one size, each at least 1 node")
-    if args.repeat < 1:
-        parser.error("--repeat: at least 1")
+    args = parse(arguments(__doc__, 2, "runs per size, each on a new nonce; the fastest counts",
+                           "write the fleets here (kept, with what they built) instead of a temp dir",
+                           sizes="1,10,50"), least_nodes=1)
+    sizes = args.sizes
     tools = find_tools("build_scale", "nix-build", "nix-instantiate", "nix-store")
     built: list[str] = []
     if args.keep:

@@ -3,6 +3,8 @@ format, and writing a benchmark's own section of RESULTS.md."""
 
 from __future__ import annotations
 
+import argparse
+import datetime
 import os
 import platform
 import shlex
@@ -147,3 +149,34 @@ def publish(section: str, no_record: bool) -> None:
     if not no_record:
         record(section)
         print(f"(recorded in {RESULTS.relative_to(ROOT)})", file=sys.stderr)
+
+
+def arguments(doc: str, repeat: int, repeat_help: str, keep_help: str,
+              sizes: str | None = None) -> argparse.ArgumentParser:
+    """The options every benchmark takes (--repeat, --keep, --no-record), and --sizes when the
+    benchmark measures fleets of several sizes (`sizes`: the default)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    if sizes is not None:
+        parser.add_argument("--sizes", default=sizes, help="node counts, comma-separated")
+    parser.add_argument("--repeat", type=int, default=repeat, help=repeat_help)
+    parser.add_argument("--keep", type=Path, help=keep_help)
+    parser.add_argument("--no-record", action="store_true", help="do not update benchmarks/RESULTS.md")
+    return parser
+
+
+def parse(parser: argparse.ArgumentParser, least_nodes: int = 2) -> argparse.Namespace:
+    """The checked arguments; --sizes (if any) as a sorted list of at least `least_nodes` each."""
+    args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
+    if hasattr(args, "sizes"):
+        args.sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+        if not args.sizes or min(args.sizes) < least_nodes:
+            parser.error(f"--sizes: at least one size, each at least {least_nodes} node{'s' * (least_nodes > 1)}")
+    return args
+
+
+def section_head(section: str, command: str, machine_note: str = "") -> list[str]:
+    """A results section's first lines: its heading, the command and when it ran, the machine."""
+    date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    return [section, "", f"Command: `{command}`, run {date}.  ", f"Machine: {machine()}{machine_note}.", ""]

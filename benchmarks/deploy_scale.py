@@ -47,9 +47,7 @@ benchmarks/RESULTS.md, with the command, the date, the machine and the nixus rev
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import datetime
 import io
 import json
 import os
@@ -66,8 +64,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import (Tools, command_line, delete_store_paths, find_tools, machine, markdown_table, publish,
-                    run_capturing, use_checkout_python)
+from common import (Tools, arguments, command_line, delete_store_paths, find_tools, markdown_table, parse,
+                    publish, run_capturing, section_head, use_checkout_python)
 from render_scale import FleetDir, fleet_py, node_name
 
 SECTION = "## deploy_scale"
@@ -531,7 +529,6 @@ def cpu_text(sample: Sample) -> str:
 
 def report(n: int, runs: DeployRuns, copies: dict[str, CopyRow], repeat: int, command: str) -> str:
     """The `## deploy_scale` section: how it was run, the tables and the targets."""
-    date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     deploy_lines = [["deploy", "nixus deploy (s)", "runs", "nix copy + switch per host (s)", "runs",
                      "nixus / baseline", "target", "CPU s, nixus: here + hosts", "CPU s, baseline: here + hosts"]]
     targets = []
@@ -558,9 +555,7 @@ def report(n: int, runs: DeployRuns, copies: dict[str, CopyRow], repeat: int, co
     waves = (f" {', '.join(later)} started only after another host had finished (a later deploy wave: the DNS "
              "secondary waits for its primary)." if later else "")
     return "\n".join([
-        SECTION, "",
-        f"Command: `{command}`, run {date}.  ",
-        f"Machine: {machine()}; test hosts' stores on tmpfs.", "",
+        *section_head(SECTION, command, "; test hosts' stores on tmpfs"),
         f"render_scale.py's fleet (admin keys, a star and a mesh WireGuard VPN, a zone) on {n} test hosts, every "
         "run on fresh hosts, best of "
         f"{repeat}. nixus: `nixus deploy --json` end to end (systems built beforehand, untimed; every host switched, "
@@ -586,18 +581,13 @@ def report(n: int, runs: DeployRuns, copies: dict[str, CopyRow], repeat: int, co
 
 def main() -> None:
     """Start hosts, deploy, copy, time, check, tear down, print and record; no arguments needed."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = arguments(__doc__, 3, "runs of everything; the fastest counts",
+                       "write the fleets here (kept, with their state and what the run built) instead of a "
+                       "temp dir; test hosts are torn down all the same")
     parser.add_argument("--hosts", type=int, default=8, help="test hosts (nodes) for the deploys")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of everything; the fastest counts")
-    parser.add_argument("--keep", type=Path,
-                        help="write the fleets here (kept, with their state and what the run built) instead of a "
-                             "temp dir; test hosts are torn down all the same")
-    parser.add_argument("--no-record", action="store_true", help="do not update benchmarks/RESULTS.md")
-    args = parser.parse_args()
+    args = parse(parser)
     if not 2 <= args.hosts <= 250:
         parser.error("--hosts: between 2 and 250")
-    if args.repeat < 1:
-        parser.error("--repeat: at least 1")
     if os.geteuid() != 0:
         sys.exit("deploy_scale: test hosts need root (namespaces, veth pairs, a tmpfs)")
     use_checkout_python("deploy_scale")

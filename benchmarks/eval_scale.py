@@ -21,8 +21,6 @@ benchmarks/RESULTS.md, with the command, the date and the machine.
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import shlex
 import sys
@@ -32,8 +30,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from common import HERE, Tools, command_line, find_tools, machine, markdown_table, publish, run_capturing
-
+from common import (HERE, Tools, arguments, command_line, find_tools, markdown_table, parse, publish,
+                    run_capturing, section_head)
 CORE_NIX = HERE / "eval_scale_core.nix"
 SECTION = "## eval_scale"
 
@@ -392,13 +390,10 @@ def first_runs(row: Row) -> str:
 
 def report(rows: list[Row], extra: list[str], repeat: int, command: str) -> str:
     """The `## eval_scale` section: how it was run, the table and the targets."""
-    date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     stale = ([f"Note: nixus nodes have options that `benchmarks/eval_scale_core.nix` does not declare yet "
               f"({', '.join(extra)}); the nixpkgs column does that much less work.", ""] if extra else [])
     return "\n".join([
-        SECTION, "",
-        f"Command: `{command}`, run {date}.  ",
-        f"Machine: {machine()}.", "",
+        *section_head(SECTION, command),
         f"`nixus eval -f FILE nodes --json` end to end (a fresh process, best of {repeat}) on generated "
         "fleets of about 20 settings and two cross-node reads per node, written as fleet.py and as "
         "fleet.nix; nixpkgs lib is `lib.evalModules` on the same fleet.nix with the nixus core "
@@ -414,15 +409,9 @@ def report(rows: list[Row], extra: list[str], repeat: int, command: str) -> str:
 
 def main() -> None:
     """Generate, time, check, print and record; no arguments needed."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="10,100,1000", help="node counts, comma-separated")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per command; the fastest counts")
-    parser.add_argument("--keep", type=Path, help="write the fleets here (kept) instead of a temp dir")
-    parser.add_argument("--no-record", action="store_true", help="do not update benchmarks/RESULTS.md")
-    args = parser.parse_args()
-    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
-    if not sizes or min(sizes) < 2:
-        parser.error("--sizes: at least one size, each at least 2 nodes")
+    args = parse(arguments(__doc__, 3, "runs per command; the fastest counts",
+                           "write the fleets here (kept) instead of a temp dir", sizes="10,100,1000"))
+    sizes = args.sizes
     tools = find_tools("eval_scale", "nix-instantiate")
     if args.keep:
         rows, extra = measure(sizes, args.repeat, args.keep.resolve(), tools)

@@ -38,9 +38,7 @@ benchmarks/RESULTS.md, with the command, the date, the machine and the nixus rev
 
 from __future__ import annotations
 
-import argparse
 import base64
-import datetime
 import hashlib
 import json
 import shlex
@@ -52,8 +50,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from common import (TESTBED_OS, Tools, command_line, find_tools, machine, markdown_table, publish, run,
-                    use_checkout_python)
+from common import (TESTBED_OS, Tools, arguments, command_line, find_tools, markdown_table, parse, publish, run,
+                    section_head, use_checkout_python)
 
 SECTION = "## render_scale"
 EVAL_CONFIG = TESTBED_OS / "lib" / "eval-config.nix"
@@ -356,11 +354,8 @@ def verdicts(rows: list[Row]) -> list[str]:
 
 def report(rows: list[Row], repeat: int, command: str) -> str:
     """The `## render_scale` section: how it was run, the table and the targets."""
-    date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     return "\n".join([
-        SECTION, "",
-        f"Command: `{command}`, run {date}.  ",
-        f"Machine: {machine()}.", "",
+        *section_head(SECTION, command),
         f"Generated fleet.py: {ADMINS} admin keys granted root on every node, a star VPN of all nodes, a "
         f"{MESH}-member mesh VPN, a zone with a record per node (see the docstring). `nixus render -o DIR` "
         f"into a new DIR (every file created) and into the same DIR again (its files unchanged, none "
@@ -379,17 +374,9 @@ def report(rows: list[Row], repeat: int, command: str) -> str:
 
 def main() -> None:
     """Generate, time, check, print and record; no arguments needed."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="100,1000", help="node counts, comma-separated")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per command; the fastest counts")
-    parser.add_argument("--keep", type=Path, help="write the fleets here (kept) instead of a temp dir")
-    parser.add_argument("--no-record", action="store_true", help="do not update benchmarks/RESULTS.md")
-    args = parser.parse_args()
-    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
-    if not sizes or min(sizes) < 2:
-        parser.error("--sizes: at least one size, each at least 2 nodes")
-    if args.repeat < 1:
-        parser.error("--repeat: at least 1")
+    args = parse(arguments(__doc__, 3, "runs per command; the fastest counts",
+                           "write the fleets here (kept) instead of a temp dir", sizes="100,1000"))
+    sizes = args.sizes
     use_checkout_python("render_scale")
     tools = find_tools("render_scale", "nix-instantiate")
     if args.keep:
