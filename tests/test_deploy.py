@@ -357,6 +357,30 @@ def test_substitute_on_target_fetches_from_the_hosts_binary_cache(testbed_fleet:
     assert _current(tb, "b") == built
 
 
+def test_deploy_as_a_user_with_sudo_switches_and_installs_the_secrets(testbed_fleet: TestbedFleet) -> None:
+    tb = testbed_fleet
+    # First as root: b gets a user `deployer` who may use sudo and logs in with the deploy key.
+    deployer = ('{"users": {"users": {"deployer": {"isNormalUser": True, "openssh": {"authorizedKeys": {"keys": ['
+                'k.read_text().strip() for k in [Path(__file__).parent / ".nixus-state/testbed/deploy_key.pub"] '
+                'if k.exists()]}}}}}, '
+                '"environment": {"etc": {"sudoers.d/deployer": {"text": "deployer ALL=(ALL) NOPASSWD: ALL\\n", '
+                '"mode": "0440"}}}}')
+    old = _two_nodes_deployed(tb, deployer)
+    (tb.dir / "secret.txt").write_text("s3cret-generation-2\n")
+    _two_nodes(tb, deployer.replace('"mode": "0440"}', '"mode": "0440"}, "generation": {"text": "2\\n"}'),
+               b_options='"user": "deployer",')
+    r = tb.nixus("deploy", "--on", "b", "--json")
+    assert r.code == 0, r.out + r.err
+    result = json.loads(r.out)[0]
+    assert result["outcome"] == "switched" and result["old"] == old
+    # The deploy key now lets in only `deployer` (the node's deploy user), who checks as root.
+    check = tb.ssh("deployer", "b", "readlink -e /run/current-system; sudo cat /var/lib/nixus/token; "
+                                    "sudo stat -c '%U %a' /var/lib/nixus/token")
+    assert check.stdout == f"{result['new']}\ns3cret-generation-2\nroot 400\n", check.stderr
+    log = (Path(tb.host("b")["dir"]) / "var" / "log" / "sshd.log").read_text()
+    assert "Accepted publickey for deployer" in log
+
+
 def test_second_deploy_of_the_same_fleet_stops_and_names_the_first(testbed_fleet: TestbedFleet) -> None:
     tb = testbed_fleet
     _two_nodes(tb, '{"systemd": {"services": {"slow": {"script": "sleep 3", "serviceConfig": {"Type": "oneshot"}}}}}')

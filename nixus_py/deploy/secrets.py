@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from ..fleet.lock import key_file
 from .transport import Connection
 
 REMOTE_DIR = "/nix/var/nixus/secrets"
+STAGING_DIR = ".nixus-secrets"  # in the login user's home, when that is not root
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,23 @@ def fingerprint(secrets: list[Secret]) -> str:
 
 async def stage(conn: Connection, system: str, secrets: list[Secret]) -> None:
     """Put the secrets of `system` into its own directory on the host (not yet installed): the
-    files under files/, a manifest saying where each goes, and their fingerprint."""
-    directory = f"{REMOTE_DIR}/{Path(system).name}"
+    files under files/, a manifest saying where each goes, and their fingerprint.
+
+    The sftp session runs as the login user. As root it writes them in place; any other user
+    writes them into a directory of its own (mode 0700), which a root command then moves into
+    place, owned by root."""
+    generation = Path(system).name
+    as_root = conn.target.user == "root"
+    directory = f"{REMOTE_DIR}/{generation}" if as_root else f"{STAGING_DIR}/{generation}"
+    if not as_root:  # a fresh directory, and where it is (the user's home)
+        home = (await conn.run(f"rm -rf {directory} && pwd", timeout=30, root=False)).stdout.strip()
     await conn.make_dirs(f"{directory}/files", 0o700)
     manifest = "".join(f"{s.name}\t{s.path}\t{s.user}\t{s.group}\t{s.mode}\n" for s in secrets)
     files = {f"files/{s.name}": s.content for s in secrets}
     files |= {"manifest": manifest.encode(), "fingerprint": fingerprint(secrets).encode()}
     await asyncio.gather(*(conn.write_file(f"{directory}/{name}", data, 0o400) for name, data in files.items()))
+    if not as_root:
+        staged = f"{home}/{directory}"
+        await conn.run(f"mkdir -p -m 700 {REMOTE_DIR} && rm -rf {REMOTE_DIR}/{generation} && "
+                       f"chown -R root:root {shlex.quote(staged)} && mv {shlex.quote(staged)} {REMOTE_DIR}/{generation}",
+                       timeout=30)
