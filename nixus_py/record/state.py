@@ -7,7 +7,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deploys (
@@ -42,6 +42,8 @@ DEPLOYED = ("switched", "unchanged")
 
 class HostRecord(BaseModel):
     """One host in one deploy."""
+
+    model_config = ConfigDict(defer_build=True)  # built on first read: a deploy only writes
 
     deploy_id: int
     node: str

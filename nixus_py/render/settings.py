@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ..evaluate.errors import show_option
 from ..evaluate.modules import ModuleRef
@@ -23,6 +23,9 @@ from .node import origin
 
 class Setting(BaseModel):
     """One value set at an option path: as Nix text, with where it came from and why."""
+
+    # Its validator is built when a record is read back (plan), not by every deploy that writes one.
+    model_config = ConfigDict(defer_build=True)
 
     value: str
     origin: str
@@ -80,7 +83,7 @@ class _Flattener:
 
 
 def settings_json(settings: NodeSettings) -> str:
-    return json.dumps({k: [s.model_dump() for s in v] for k, v in settings.items()}, sort_keys=True)
+    return json.dumps({k: [dict(s) for s in v] for k, v in settings.items()}, sort_keys=True)
 
 
 def settings_from_json(text: str) -> NodeSettings:
