@@ -180,3 +180,8 @@ def section_head(section: str, command: str, machine_note: str = "") -> list[str
     """A results section's first lines: its heading, the command and when it ran, the machine."""
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     return [section, "", f"Command: `{command}`, run {date}.  ", f"Machine: {machine()}{machine_note}.", ""]
+
+
+def verdict(met: bool) -> str:
+    """How a target reads in RESULTS.md."""
+    return "met" if met else "MISSED"

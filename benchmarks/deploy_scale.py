@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import (Tools, arguments, command_line, delete_store_paths, find_tools, markdown_table, parse,
-                    publish, run_capturing, section_head, use_checkout_python)
+                    publish, run_capturing, section_head, use_checkout_python, verdict)
 from render_scale import FleetDir, fleet_py, node_name
 
 SECTION = "## deploy_scale"
@@ -511,10 +511,6 @@ def phases(seconds: float, progress: str) -> tuple[list[list[str]], list[str]]:
 
 STATES = {"scratch": "from scratch", "unchanged": "nothing changed"}
 TARGETS = {"scratch": TARGET_SCRATCH, "unchanged": TARGET_UNCHANGED}
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
 
 
 def runs_text(values: list[float] | list[Sample]) -> str:

@@ -31,7 +31,7 @@ from string import Template
 from typing import Any
 
 from common import (HERE, Tools, arguments, command_line, find_tools, markdown_table, parse, publish,
-                    run_capturing, section_head)
+                    run_capturing, section_head, verdict)
 CORE_NIX = HERE / "eval_scale_core.nix"
 SECTION = "## eval_scale"
 
@@ -366,19 +366,18 @@ def verdicts(rows: list[Row]) -> list[str]:
     """The targets, checked at the largest size."""
     last = rows[-1]
     s = last.seconds
-    met = {True: "met", False: "MISSED"}
     out = [f"- {last.size} nodes from fleet.py in under {TARGET_SECONDS_PY} s: {s['py']:.2f} s, "
-           f"{met[s['py'] < TARGET_SECONDS_PY]}"]
+           f"{verdict(s['py'] < TARGET_SECONDS_PY)}"]
     if len(rows) >= 2:
         prev = rows[-2]
         for k in ("py", "nix"):
             g = s[k] / prev.seconds[k]
             out.append(f"- growth {prev.size}→{last.size} ≤ {TARGET_GROWTH:g}x, {LABELS[k]}: {g:.1f}x, "
-                       f"{met[g <= TARGET_GROWTH]}")
+                       f"{verdict(g <= TARGET_GROWTH)}")
     for k in ("py", "nix"):
         ratio = s[k] / s["lib"]
         out.append(f"- not slower than nixpkgs lib at {last.size} nodes, {LABELS[k]}: {ratio:.2f}x, "
-                   f"{met[ratio <= TARGET_RATIO]}")
+                   f"{verdict(ratio <= TARGET_RATIO)}")
     return out
 
 

@@ -51,7 +51,7 @@ from string import Template
 from typing import Any
 
 from common import (TESTBED_OS, Tools, arguments, command_line, find_tools, markdown_table, parse, publish, run,
-                    section_head, use_checkout_python)
+                    section_head, use_checkout_python, verdict)
 
 SECTION = "## render_scale"
 EVAL_CONFIG = TESTBED_OS / "lib" / "eval-config.nix"
@@ -336,19 +336,18 @@ def verdicts(rows: list[Row]) -> list[str]:
     """The targets, checked at the largest size (growth against the size before it)."""
     last = rows[-1]
     s = last.seconds
-    met = {True: "met", False: "MISSED"}
     out = [f"- full render of {last.size} nodes under {TARGET_RENDER:g} s: {s['render']:.2f} s into a new "
-           f"directory, {met[s['render'] < TARGET_RENDER]}; {s['rerender']:.2f} s into the same one, "
-           f"{met[s['rerender'] < TARGET_RENDER]}",
+           f"directory, {verdict(s['render'] < TARGET_RENDER)}; {s['rerender']:.2f} s into the same one, "
+           f"{verdict(s['rerender'] < TARGET_RENDER)}",
            f"- `nixus plan` with nothing changed on {last.size} nodes under {TARGET_PLAN:g} s: {s['plan']:.2f} s, "
-           f"{met[s['plan'] < TARGET_PLAN]}"]
+           f"{verdict(s['plan'] < TARGET_PLAN)}"]
     if len(rows) >= 2:
         prev = rows[-2]
         limit = GROWTH_SLACK * last.size / prev.size
         for k in ("render", "rerender", "plan"):
             g = s[k] / prev.seconds[k]
             out.append(f"- linear growth {prev.size}→{last.size} (at most {limit:g}x), {LABELS[k]}: {g:.1f}x, "
-                       f"{met[g <= limit]}")
+                       f"{verdict(g <= limit)}")
     return out
 
 
