@@ -17,7 +17,7 @@ from .errors import PRIORITY_SUGGESTION, EvalError, show_defs, show_files, show_
 from .lazyattrs import LazyAttrs
 from .location import line_of
 from .merge import NO_VALUE, merge_definitions
-from .properties import Definition, force
+from .properties import Definition
 
 
 class OptionType:

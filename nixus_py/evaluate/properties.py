@@ -74,7 +74,6 @@ class If(Property):
     content: Any
 
     def to_nix(self, indent: int | None, level: int) -> str:
-        from ..nixlang import to_nix
         return f"lib.mkIf {_arg(self.condition, indent, level)} {_arg(self.content, indent, level)}"
 
 
