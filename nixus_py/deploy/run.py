@@ -123,16 +123,14 @@ class Deployment:
 
     async def _hosts(self) -> list[HostResult]:
         order = deploy_order(self.fleet.config)
-        builds = await asyncio.to_thread(build_nodes, self.fleet, self.nodes,
-                                         lambda n, p: self.progress(n, p, ""), self.parallel, sizes=False)
-        by_node = {b.node: b for b in builds}
-        self.systems = [b.out for b in builds if b.out and self.fleet.config["nodes"][b.node]["buildOn"] != "target"]
+        # Hosts connect while the systems build: a handshake mostly waits for the host.
+        builds = asyncio.ensure_future(self._build())
         state = State(self.fleet.state_dir)
         rev, dirty = git_revision(self.fleet.file.parent)
         deploy_id = state.begin_deploy(self.fleet.file, self.goal, rev, dirty)
         settled = {n: asyncio.Event() for n in self.nodes}
         slots = asyncio.Semaphore(self.parallel)
-        await asyncio.gather(*(self._host(n, by_node[n], [settled[b] for b in sorted(order[n]) if b in settled],
+        await asyncio.gather(*(self._host(n, builds, [settled[b] for b in sorted(order[n]) if b in settled],
                                           settled[n], slots) for n in self.nodes))
         for r in self.results.values():
             if r.outcome != "skipped" or r.message:
@@ -140,15 +138,22 @@ class Deployment:
         state.finish_deploy(deploy_id)
         return [self.results[n] for n in self.nodes]
 
+    async def _build(self) -> dict[str, NodeBuild]:
+        """Every selected node's system, built here (in a thread: the hosts connect meanwhile)."""
+        builds = await asyncio.to_thread(build_nodes, self.fleet, self.nodes,
+                                         lambda n, p: self.progress(n, p, ""), self.parallel, sizes=False)
+        self.systems = [b.out for b in builds if b.out and self.fleet.config["nodes"][b.node]["buildOn"] != "target"]
+        return {b.node: b for b in builds}
+
     def _stop(self, why: str) -> None:
         """Start no more hosts; when interrupted, also switch no more of those not switching yet."""
         self.stopped = why if why == INTERRUPTED else self.stopped or why
 
-    async def _host(self, node: str, build: NodeBuild, before: list[asyncio.Event], settled: asyncio.Event,
-                    slots: asyncio.Semaphore) -> None:
+    async def _host(self, node: str, builds: asyncio.Future[dict[str, NodeBuild]], before: list[asyncio.Event],
+                    settled: asyncio.Event, slots: asyncio.Semaphore) -> None:
         r = self.results[node]
         try:
-            await self._deploy_host(r, build, before, slots)
+            await self._deploy_host(r, builds, before, slots)
         except Unreachable as e:
             r.outcome, r.message = "unreachable", str(e)
         except NixusError as e:  # includes a wrong host key: refused before anything is sent
@@ -160,8 +165,8 @@ class Deployment:
         if r.outcome not in GOOD + ("skipped",) and not self.keep_going:
             self._stop("an earlier host failed")
 
-    async def _deploy_host(self, r: HostResult, build: NodeBuild, before: list[asyncio.Event],
-                           slots: asyncio.Semaphore) -> None:
+    async def _deploy_host(self, r: HostResult, builds: asyncio.Future[dict[str, NodeBuild]],
+                           before: list[asyncio.Event], slots: asyncio.Semaphore) -> None:
         """Connect, check, copy and stage; then, once the hosts it comes after have settled, switch.
         The host holds one of the `parallel` slots throughout, except while it waits for those."""
         async with slots:
@@ -169,14 +174,20 @@ class Deployment:
                 r.message = f"not started: {self.stopped}"
                 return
             r.started = time.time()
-            if not build.ok:
-                raise NixusError(f"build failed: {build.error}")
+            target = self.targets[r.node]
+            self.progress(r.node, "connecting", target.describe())
+            connecting = asyncio.ensure_future(Connection.open(target))
+            try:
+                build = (await builds)[r.node]
+                if not build.ok:
+                    raise NixusError(f"build failed: {build.error}")
+            except BaseException:
+                await _discard(connecting)
+                raise
             node = self.fleet.config["nodes"][r.node]
             r.new_path = build.out
             secrets = node_secrets(r.node, node, self.fleet.state_dir, self.fleet.file.parent)
-            target = self.targets[r.node]
-            self.progress(r.node, "connecting", target.describe())
-            conn = await Connection.open(target)
+            conn = await connecting
             try:
                 if not await self._prepare(r, conn, build, secrets, node):
                     return
@@ -258,3 +269,13 @@ class Deployment:
                           outcome=outcome, old_path=r.old_path, new_path=r.new_path, started=r.started,
                           log=json.dumps({"message": r.message, "activation": r.log, "copiedPaths": r.copied_paths,
                                           "copiedBytes": r.copied_bytes, "duration": r.duration}))
+
+
+async def _discard(connecting: asyncio.Future[Connection]) -> None:
+    """A connection that is no longer wanted: stopped if still being made, else closed."""
+    connecting.cancel()
+    try:
+        conn = await connecting
+    except (asyncio.CancelledError, NixusError):
+        return
+    await conn.close()
