@@ -5,13 +5,35 @@ from __future__ import annotations
 from collections import Counter
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from .evaluate.submodule import DeferredModule
 from .fleet.evaluate import Fleet
 from .record.state import State
 from .render.node import Renderer
-from .render.settings import NodeSettings, Setting, node_settings, settings_from_json
+from .render.settings import node_settings
+
+
+class Setting(BaseModel):
+    """One value set at an option path: as Nix text, with where it came from and why."""
+
+    value: str
+    origin: str
+    why: str = ""
+
+
+NodeSettings = dict[str, list[Setting]]
+_RECORDED = TypeAdapter(NodeSettings)
+
+
+def settings_from_json(text: str) -> NodeSettings:
+    """The settings a deploy recorded (render.settings.settings_json), checked as they are read."""
+    return _RECORDED.validate_json(text)
+
+
+def current_settings(configuration: DeferredModule, fleet: Fleet) -> NodeSettings:
+    """The node's settings now (made by nixus itself: nothing to validate)."""
+    return {k: [Setting.model_construct(**s) for s in v] for k, v in node_settings(configuration, fleet.file).items()}
 
 
 class Change(BaseModel):
@@ -88,7 +110,7 @@ def plan_fleet(fleet: Fleet, nodes: list[str], state: State) -> Plan:
         if deployed is not None and _renders_as(renderer, node, configuration, deployed):
             hosts.append(HostPlan(node=node, status="unchanged", changes=[]))
             continue
-        now = node_settings(configuration, fleet.file)
+        now = current_settings(configuration, fleet)
         record = state.last_deployed(node)
         if record is None:
             hosts.append(HostPlan(node=node, status="new", changes=diff_settings({}, now)))

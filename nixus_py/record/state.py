@@ -6,8 +6,10 @@ import getpass
 import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
+if TYPE_CHECKING:  # pydantic is imported when a record is read: a deploy only writes them
+    from .records import HostRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deploys (
@@ -38,23 +40,6 @@ CREATE INDEX IF NOT EXISTS host_deploys_node ON host_deploys(node, id);
 
 # Outcomes after which the host runs what was recorded.
 DEPLOYED = ("switched", "unchanged")
-
-
-class HostRecord(BaseModel):
-    """One host in one deploy."""
-
-    model_config = ConfigDict(defer_build=True)  # built on first read: a deploy only writes
-
-    deploy_id: int
-    node: str
-    old_path: str | None
-    new_path: str | None
-    rendered: str
-    settings: str
-    outcome: str
-    started: float
-    finished: float | None
-    log: str = ""
 
 
 class State:
@@ -108,7 +93,7 @@ class State:
     def last_record(self, node: str) -> HostRecord | None:
         """The newest record of `node`, whatever its outcome."""
         row = self.db.execute("SELECT * FROM host_deploys WHERE node = ? ORDER BY id DESC LIMIT 1", (node,)).fetchone()
-        return None if row is None else HostRecord(**{k: row[k] for k in HostRecord.model_fields})
+        return None if row is None else _host_record(row)
 
     def last_deployed_path(self, node: str) -> str | None:
         """The system `node` should run according to the records."""
@@ -118,9 +103,7 @@ class State:
     def last_deployed(self, node: str) -> HostRecord | None:
         """The newest record after which `node` runs what was recorded."""
         row = self._last_deployed(node, "*")
-        if row is None:
-            return None
-        return HostRecord(**{k: row[k] for k in HostRecord.model_fields})
+        return None if row is None else _host_record(row)
 
     def last_deployed_module(self, node: str) -> str | None:
         """The rendered module of `last_deployed`, alone: a plan compares it first, for every node."""
@@ -132,3 +115,8 @@ class State:
         return self.db.execute(
             f"SELECT {columns} FROM host_deploys WHERE node = ? AND outcome IN ({','.join('?' * len(DEPLOYED))}) "
             "ORDER BY id DESC LIMIT 1", (node, *DEPLOYED)).fetchone()
+
+
+def _host_record(row: sqlite3.Row) -> HostRecord:
+    from .records import HostRecord
+    return HostRecord(**{k: row[k] for k in HostRecord.model_fields})

@@ -1,7 +1,8 @@
 """A node's settings as data: every option path it sets, each value with its origin and why.
 
 This is what `nixus plan` compares between the last deploy and now, and what the state
-records next to the rendered module.
+records next to the rendered module. Plain data here: a deploy writes it without pydantic (an
+import that would be a sixth of a deploy with nothing to do); `plan` reads it into models.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from ..evaluate.errors import show_option
 from ..evaluate.modules import ModuleRef
 from ..evaluate.properties import Property, force
@@ -21,21 +20,11 @@ from ..nixlang import Annotated, NixValue, NixWriter
 from .node import origin
 
 
-class Setting(BaseModel):
-    """One value set at an option path: as Nix text, with where it came from and why."""
-
-    # Its validator is built when a record is read back (plan), not by every deploy that writes one.
-    model_config = ConfigDict(defer_build=True)
-
-    value: str
-    origin: str
-    why: str = ""
+SettingData = dict[str, str]  # one value set at an option path: {"value" (Nix text), "origin", "why"}
+NodeSettingData = dict[str, list[SettingData]]
 
 
-NodeSettings = dict[str, list[Setting]]
-
-
-def node_settings(configuration: DeferredModule, fleet_file: Path) -> NodeSettings:
+def node_settings(configuration: DeferredModule, fleet_file: Path) -> NodeSettingData:
     """Flatten a node's configuration definitions into option path → settings."""
     base = fleet_file.resolve().parent
     flat = _Flattener()
@@ -48,7 +37,7 @@ class _Flattener:
     """Collects one node's settings, writing all its values with one writer."""
 
     def __init__(self) -> None:
-        self.out: NodeSettings = {}
+        self.out: NodeSettingData = {}
         self.writer = NixWriter(indent=None)
 
     def walk(self, value: Any, path: tuple, where: str, why: str) -> None:
@@ -68,24 +57,18 @@ class _Flattener:
         else:
             self._at(path).append(self._setting(value, where, why))
 
-    def _at(self, path: tuple) -> list[Setting]:
+    def _at(self, path: tuple) -> list[SettingData]:
         """The settings at an option path, as the plan names it."""
         return self.out.setdefault(show_option(path) if path else "<module>", [])
 
-    def _setting(self, value: Any, where: str, why: str) -> Setting:
+    def _setting(self, value: Any, where: str, why: str) -> SettingData:
         """One value as the plan shows it, with its origin and why."""
         try:
             text = self.writer.text(value)
         except Exception:  # noqa: BLE001 - a Python module function renders as its identity
             text = f"<function at {where}>"
-        # Built from values nixus made itself: nothing to validate.
-        return Setting.model_construct(value=text, origin=where, why=why)
+        return {"value": text, "origin": where, "why": why}
 
 
-def settings_json(settings: NodeSettings) -> str:
-    return json.dumps({k: [dict(s) for s in v] for k, v in settings.items()}, sort_keys=True)
-
-
-def settings_from_json(text: str) -> NodeSettings:
-    data = json.loads(text)
-    return {k: [Setting(**s) for s in v] for k, v in data.items()}
+def settings_json(settings: NodeSettingData) -> str:
+    return json.dumps(settings, sort_keys=True)
