@@ -9,21 +9,43 @@ a second connection made by `ssh` (when it is installed), checked against the sa
 from __future__ import annotations
 
 import asyncio
+import ctypes.util
 import fcntl
 import functools
 import os
 import re
 import shlex
 import shutil
+import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import asyncssh
-
 from ..evaluate.errors import NixusError
+
+
+@contextmanager
+def _libraries_from_linker_cache() -> Iterator[None]:
+    """Let ctypes look up shared libraries in the dynamic linker's cache only. asyncssh looks for
+    liboqs (post-quantum key exchange) when it is imported; where liboqs is not installed,
+    find_library then runs gcc and ld for each of two names: 15-30 ms of every deploy's start.
+    A liboqs installed as a system library is in that cache."""
+    find, in_cache = ctypes.util.find_library, getattr(ctypes.util, "_findSoname_ldconfig", None)
+    if in_cache is None or not sys.platform.startswith("linux"):
+        yield
+        return
+    ctypes.util.find_library = in_cache
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = find
+
+
+with _libraries_from_linker_cache():
+    import asyncssh
 
 T = TypeVar("T")
 Process = asyncssh.SSHClientProcess[bytes]
