@@ -94,6 +94,14 @@ def test_type_error_names_option_and_line_nix(tmp_path: Path) -> None:
     assert "fleet.nix:3" in err
 
 
+def test_type_error_in_a_value_written_in_another_file_names_that_file(tmp_path: Path) -> None:
+    # The node's attributes are written in node.nix, but are part of fleet.nix's module value.
+    (tmp_path / "node.nix").write_text('{ sshPort }: {\n  host = "a";\n  port = sshPort;\n}\n')
+    err = _fails(tmp_path, "fleet.nix", '{\n  nodes.a = import ./node.nix {\n    sshPort = "ssh";\n  };\n}\n')
+    assert "nodes.a.port' is not of type `16 bit unsigned integer" in err
+    assert "node.nix:3" in err
+
+
 def test_undeclared_option_is_reported_with_suggestion(tmp_path: Path) -> None:
     err = _fails(tmp_path, "fleet.py", 'modules = [{"nodes": {"a": {"hots": "x"}}}]\n')
     assert "The option `nodes.a.hots' does not exist" in err

@@ -281,10 +281,11 @@ def decode(v: Any, file: Loc) -> Any:
         return v
     tag = v.get("__nixus")
     if tag is None:
-        out = LocatedDict({k: decode(x, file) if type(x) in _NESTED else x for k, x in v.items() if k != "__pos"})
-        pos = v.get("__pos")
-        if pos:
-            out.lines = {k: _loc(p[0], p[1]) for k, p in pos.items() if p}
+        out = LocatedDict({k: decode(x, file) if type(x) in _NESTED else x for k, x in v.items() if k != "__lines"})
+        lines = v.get("__lines")
+        if lines:  # in the order of the names (both sorted by Nix); a bare line is in the module's file
+            out.lines = {k: _loc(file.file, p) if type(p) is int else _loc(p[0], p[1])
+                         for k, p in zip(out, lines) if p is not None}
         return out
     return _DECODERS.get(tag, _decode_plain)(v, file)
 
@@ -302,7 +303,7 @@ def _loc(file: str, line: int) -> Loc:
 
 
 def _decode_plain(v: dict, file: Loc) -> Any:
-    return {k: decode(x, file) for k, x in v.items() if k not in ("__pos",)}
+    return {k: decode(x, file) for k, x in v.items()}
 
 
 def _decode_module(v: dict, file: Loc) -> Any:
@@ -337,7 +338,7 @@ def _forced(x: Any) -> Any:
 
 
 def _decode_option(v: dict, file: Loc) -> OptionDecl | Lazy:
-    fields = {k: decode(x, file) for k, x in v.items() if k not in ("__nixus", "__pos")}
+    fields = {k: decode(x, file) for k, x in v.items() if k != "__nixus"}
     return _when_known(_option, fields, ("type", "readOnly", "internal"))
 
 

@@ -14,7 +14,7 @@
 { libPath, inputFile, preload ? "[]" }:
 let
   inherit (builtins)
-    isAttrs isList isFunction isPath isString attrNames listToAttrs mapAttrs functionArgs
+    isAttrs isList isFunction isPath isString attrNames mapAttrs functionArgs
     tryEval elemAt length genList unsafeGetAttrPos hasAttr foldl' typeOf;
 
   realLib = import libPath;
@@ -131,28 +131,32 @@ let
   # --- serialization -------------------------------------------------------------------
   pending = ref: { __nixus = "pending"; inherit ref; };
   isFalse = v: (tryEval v) == { success = true; value = false; };
-  posOf = x: n:
-    let p = unsafeGetAttrPos n x;
-    in if p == null then null else [ p.file p.line ];
+  # Where each attribute of `x` was defined, in attrNames order: a line of `file` (the module's),
+  # else [ file line ], or null where Nix knows none. Most attributes are in the module's own file:
+  # naming it once per module rather than once per attribute saves a third of a round's work.
+  linesOf = file: x:
+    map (n: let p = unsafeGetAttrPos n x; in
+      if p == null then null else if p.file == file then p.line else [ p.file p.line ]) (attrNames x);
 
-  ser = path: v:
+  # `file`: the module whose value this is (null outside of one).
+  ser = file: path: v:
     let r = tryEval v;
-    in if !r.success then pending path else serValue path r.value;
+    in if !r.success then pending path else serValue file path r.value;
 
-  serValue = path: x:
+  serValue = file: path: x:
     if isFunction x then { __nixus = "ref"; ref = path; }
     else if isPath x then { __nixus = "path"; path = toString x; }
-    else if isList x then genList (i: ser (path ++ [ i ]) (elemAt x i)) (length x)
-    else if isAttrs x then serAttrs path x
+    else if isList x then genList (i: ser file (path ++ [ i ]) (elemAt x i)) (length x)
+    else if isAttrs x then serAttrs file path x
     else if typeOf x == "float" then { __nixus = "float"; value = x; }
     else x;
 
-  serAttrs = path: x:
+  serAttrs = file: path: x:
     if x ? __nixusModule then
       {
         __nixus = "module";
         inherit (x) file key;
-        value = ser (path ++ [ "value" ]) x.value;
+        value = ser x.file (path ++ [ "value" ]) x.value;
       }
     else if (tryEval (x.type or null == "derivation")).value or false then
       { __nixus = "ref"; ref = path; what = "derivation"; }
@@ -167,11 +171,9 @@ let
         content = { __nixus = "later"; ref = path ++ [ "content" ]; };
       }
     else if x ? _type && isString x._type then
-      { __nixus = x._type; } // mapAttrs (n: v: ser (path ++ [ n ]) v) (removeAttrs x [ "_type" ])
-      // (if x._type == "option" then { __pos = listToAttrs (map (n: { name = n; value = posOf x n; }) [ "type" ]); } else { })
+      { __nixus = x._type; } // mapAttrs (n: v: ser file (path ++ [ n ]) v) (removeAttrs x [ "_type" ])
     else
-      mapAttrs (n: v: ser (path ++ [ n ]) v) x
-      // { __pos = listToAttrs (map (n: { name = n; value = posOf x n; }) (attrNames x)); };
+      mapAttrs (n: v: ser file (path ++ [ n ]) v) x // { __lines = linesOf file x; };
 
   # What a round needs before its input: loaded while nixus still works on the last round.
   loaded = foldl' (_: x: builtins.seq x null) null
@@ -182,5 +184,5 @@ builtins.seq loaded (
   if input ? diagnose then
     builtins.seq (resolve input.diagnose) null
   else
-    map (ref: ser ref (resolve ref)) input.want
+    map (ref: ser null ref (resolve ref)) input.want
 )
