@@ -23,6 +23,7 @@ RUN = Path("/run/nixus")
 BOOT_LINK = Path("/nix/var/nixus/boot-system")
 VAR = Path("/var/lib/nixus")
 FAILED = 4
+NSD_START_SECONDS = 5.0  # how long nsd may take to load its zones and write its pidfile
 
 
 class Activation:
@@ -266,8 +267,7 @@ class Activation:
         else:
             self.say("start nsd")
         r = subprocess.run(["nsd", "-c", str(base / "nsd.conf")], capture_output=True, text=True)
-        time.sleep(0.3)
-        if r.returncode != 0 or not _running(pidfile):
+        if r.returncode != 0 or not _started(pidfile, NSD_START_SECONDS):
             self.failures.append(f"nsd failed to start: {r.stderr.strip()}")
 
     def services(self) -> None:
@@ -344,6 +344,17 @@ def _running(pidfile: Path) -> bool:
         return False
 
 
+def _started(pidfile: Path, seconds: float) -> bool:
+    """Whether a daemon that forked into the background is running within `seconds`: its
+    pidfile names a live process (it writes the file once it has started)."""
+    deadline = time.monotonic() + seconds
+    while not _running(pidfile):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def _stop(pidfile: Path) -> None:
     try:
         pid = _pid(pidfile)
@@ -360,8 +371,6 @@ def _stop(pidfile: Path) -> None:
 
 
 def activate(action: str) -> int:
-    settings = json.loads((SYSTEM / "settings.json").read_text())
-    host = json.loads((STATE / "host.json").read_text())
     if action in ("switch", "boot"):
         BOOT_LINK.parent.mkdir(parents=True, exist_ok=True)
         tmp = BOOT_LINK.with_name(".boot-system.tmp")
@@ -371,6 +380,8 @@ def activate(action: str) -> int:
         if action == "boot":
             print(f"the next boot starts {SYSTEM}")
             return 0
+    settings = json.loads((SYSTEM / "settings.json").read_text())
+    host = json.loads((STATE / "host.json").read_text())
     a = Activation(settings, host, dry=action == "dry-activate")
     for step in (a.etc, a.users, a.known_hosts, a.sshd, a.wireguard, a.nsd, a.services):
         step()
