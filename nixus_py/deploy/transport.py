@@ -57,8 +57,8 @@ OPENSSH_BYTES = 32 << 20
 CHUNK = 1 << 20  # bytes per read from a local pipe (and its buffer size)
 # OpenSSH's ciphers with AES-GCM first: the fastest where both ends have AES instructions, while
 # OpenSSH's default first choice, chacha20-poly1305, is the fastest where they do not.
-AES_FIRST = ("aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"
-             "aes128-ctr,aes192-ctr,aes256-ctr")
+AES_GCM = "aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+AES_FIRST = f"{AES_GCM},chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr"
 
 
 class HostError(NixusError):
@@ -129,6 +129,10 @@ class Connection:
             options["agent_path"] = None
         if tunnel is not None:
             options["tunnel"] = tunnel.conn
+        if _has_aes_instructions():
+            # asyncssh's chacha20-poly1305 takes several calls into OpenSSL per packet, AES-GCM one:
+            # a quarter less CPU here for the few packets of a deploy with nothing to change.
+            options["encryption_algs"] = f"^{AES_GCM}"  # OpenSSH's syntax: these first, then the default
         try:
             conn = await asyncio.wait_for(asyncssh.connect(target.host, **options), timeout + 1)
         except asyncssh.HostKeyNotVerifiable as e:
