@@ -14,6 +14,8 @@
 #
 # Run by bash where there is one: its `read -t` waits on a FIFO that the other side pokes, so
 # a change is seen at once and waiting starts no process; other shells look every $TICK s.
+# Where a builtin or a parameter expansion does the job, no command is started: a switch runs
+# on every host of a deploy, and each process costs the host a millisecond or two.
 #
 # `run` takes the host's deploy lock (recovering it when its holder is gone), installs the
 # secrets of NEW, activates it, and for `switch`/`test` waits SUCCESS_TIMEOUT seconds for the
@@ -61,7 +63,9 @@ watch() {
       printf 'state %s\n' "$now"
       last=$now
       if final "$now"; then
-        printf 'old %s\nlog\n' "$(cat "$dir/old" 2>/dev/null || true)"
+        previous=
+        { read -r previous < "$dir/old"; } 2>/dev/null
+        printf 'old %s\nlog\n' "$previous"
         cat "$dir/activation.log" 2>/dev/null || true
         exit 0
       fi
@@ -76,7 +80,7 @@ watch() {
 case "$mode" in
   watch) watch "$3" "$4" ;;
   confirm)
-    touch "$dir/confirmed"
+    : > "$dir/confirmed"
     poke "$dir/confirm"
     watch final "$3" ;;
   start)
@@ -90,12 +94,12 @@ case "$mode" in
 esac
 
 new=$3 goal=$4 switch_timeout=$5 success_timeout=$6
-mkdir -p "$dir"
+[ -d "$dir" ] || mkdir -p "$dir"
 
 state() {
   printf '%s\n' "$1" > "$dir/state.tmp" && mv "$dir/state.tmp" "$dir/state"
   poke "$dir/changed"
-  printf '%s %s\n' "$(date +%s)" "$1" >> "$dir/log"
+  printf '%s %s\n' "${EPOCHSECONDS:-$(date +%s)}" "$1" >> "$dir/log"  # bash 5 knows the time itself
 }
 
 # The lock is a directory (mkdir is atomic); a holder that no longer runs left it stale.
@@ -117,16 +121,17 @@ old=$(readlink -e /run/current-system 2>/dev/null || true)
 echo "$old" > "$dir/old"
 
 # Install the secrets that belong to a system: each file of its secrets directory goes to its
-# path with its owner and mode, written next to it and renamed into place.
+# path with its owner and mode, written next to it and renamed into place. (Secret paths are
+# absolute, so their directory is all before the last slash, or / itself.)
 install_secrets() {
-  m="$secrets/$(basename "$1")/manifest"
-  [ -f "$m" ] || return 0
+  staged="$secrets/${1##*/}"
+  [ -f "$staged/manifest" ] || return 0
   while IFS='	' read -r name path owner group mode; do
-    mkdir -p "$(dirname "$path")"
-    cp "$secrets/$(basename "$1")/files/$name" "$path.nixus-tmp" &&
-      chown "$owner:$group" "$path.nixus-tmp" && chmod "$mode" "$path.nixus-tmp" &&
+    parent=${path%/*}
+    [ -d "${parent:-/}" ] || mkdir -p "$parent"
+    install -o "$owner" -g "$group" -m "$mode" "$staged/files/$name" "$path.nixus-tmp" &&
       mv "$path.nixus-tmp" "$path" || return 1
-  done < "$m"
+  done < "$staged/manifest"
 }
 
 activate() {
