@@ -7,6 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import run_nixus
 
 
@@ -188,6 +190,24 @@ def test_fleet_nix_takes_the_same_few_nix_runs_whatever_its_size(tmp_path: Path)
         nodes, runs = _nix_runs_for(tmp_path, size)
         assert nodes["n1"]["peerPort"] == 2000 + 2 % size and nodes["n1"]["tags"] == ["n1"]
         assert runs == 3
+
+
+def test_the_nix_that_nixus_starts_first_thing_is_the_one_the_fleet_nix_evaluation_uses(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nixus_py import launch, settings
+    from nixus_py.source import nixstart
+    from nixus_py.source.nixfile import NixSession
+    _fleet(tmp_path, "fleet.nix", '{ nodes.a.host = "x"; }\n')
+    monkeypatch.chdir(tmp_path)
+    fleet = launch._fleet_nix(["eval", "nodes", "--json"])  # no -f: ./fleet.nix, as the CLI finds it
+    assert fleet == Path("fleet.nix") and launch._fleet_nix(["eval", "-f", "other.py"]) is None
+    nixstart.start_early(fleet, settings.nixpkgs_lib())
+    early = list(nixstart._early.values())
+    session = NixSession(fleet.resolve())
+    try:
+        assert early and session._next is early[0] and not nixstart._early
+    finally:
+        session.stop_next()
 
 
 def test_reading_a_renamed_option_warns_from_fleet_nix_as_from_fleet_py(tmp_path: Path) -> None:

@@ -36,8 +36,9 @@ from ..evaluate.properties import If, Lazy, Merge, Order, Override, Property, fo
 from ..evaluate.renames import mkAliasOptionModule, mkRemovedOptionModule, mkRenamedOptionModule
 from ..evaluate.submodule import DeferredModule, DeferredModuleType, Submodule
 from ..nixlang import NixPath, NixValue
+from . import nixstart
+from .nixstart import DRIVER
 
-DRIVER = Path(__file__).parent / "nix" / "driver.nix"
 MAX_ROUNDS = 50
 NOT_KNOWN = "nixus: value not known yet"  # the driver's `throw` for a part of config not known yet
 SEES_UNKNOWN = "nixus: tryEval may see unknown config"  # the driver's trace when results may still change
@@ -245,13 +246,7 @@ class NixSession:
     def _start(self) -> subprocess.Popen:
         """A Nix for the next round: it loads nixpkgs lib and parses the fleet files, then reads its
         input from stdin."""
-        # Read-write mode, as `nix eval`: modules may be imported from the store (builtins.toFile,
-        # fetched sources), which read-only evaluation cannot read back.
-        cmd = ["nix-instantiate", "--eval", "--strict", "--json", "--read-write-mode", str(DRIVER),
-               "--argstr", "libPath", str(settings.nixpkgs_lib()), "--argstr", "inputFile", "/dev/stdin",
-               "--argstr", "preload", json.dumps(self.files)]
-        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        return nixstart.start(nixstart.round_command(self.files, settings.nixpkgs_lib()))
 
 
 def _request_json(r: tuple) -> dict:
