@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import EvalError, show_defs, show_option
-from .properties import (DEFAULT_OVERRIDE_PRIORITY, Definition, If, Lazy, Merge, Property, discharge,
+from .properties import (DEFAULT_OVERRIDE_PRIORITY, Definition, If, Lazy, Merge, Override, Property, discharge,
                          filter_overrides, force, sort_properties)
 
 if TYPE_CHECKING:  # the types merge their elements with this module
@@ -54,8 +54,12 @@ class Merged:
 
 def merge_definitions(loc: tuple, type_: OptionType, defs: list[Definition]) -> Merged:
     """Discharge mkIf/mkMerge, keep the highest priority, sort by mkOrder; merge lazily."""
-    if len(defs) == 1 and not isinstance(defs[0].value, (Lazy, Property)):  # e.g. each element of a list
-        return Merged(loc, type_, defs, DEFAULT_OVERRIDE_PRIORITY)
+    if len(defs) == 1:
+        v = defs[0].value
+        if not isinstance(v, (Lazy, Property)):  # e.g. each element of a list
+            return Merged(loc, type_, defs, DEFAULT_OVERRIDE_PRIORITY)
+        if type(v) is Override and not isinstance(v.content, (Lazy, Property)):  # e.g. a default alone
+            return Merged(loc, type_, [Definition(defs[0].file, v.content)], v.priority)
     normalized: list[Definition] = []
     for d in defs:
         try:

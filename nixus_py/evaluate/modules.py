@@ -28,7 +28,7 @@ from .location import Loc, LocatedDict, line_of, located
 from .merge import NO_VALUE, Merged, merge_definitions
 from .modulevalues import DeferredModule, FileModule, ModuleRef
 from .options import MISSING, OptionDecl
-from .properties import Definition, If, Lazy, Merge, Override, force, push_down
+from .properties import Definition, If, Lazy, Merge, Override, Property, force, push_down
 from .optiontypes import OptionType
 
 _MODULE_KEYS = {"_class", "_file", "key", "disabledModules", "imports", "options", "config", "meta",
@@ -90,7 +90,10 @@ class Option:
     def _merge(self) -> Merged:
         decl, loc = self.decl, self.loc
         defs = self.raw_defs
-        default = decl.default_definition()
+        # A single plain definition (priority 100) always beats the default (1500), which is then
+        # filtered out unseen; only a read-only option counts the default as a second definition.
+        one_plain = len(defs) == 1 and not isinstance(defs[0].value, (Lazy, Property)) and not decl.readOnly
+        default = None if one_plain else decl.default_definition()
         if default is not None:
             defs = [default, *defs]
         if decl.readOnly and len(defs) > 1:
