@@ -90,8 +90,8 @@ class NixFunction(NixRef, ModuleRef):
     """A Nix function: applied by the next Nix round when nixus needs its result."""
 
     def apply_module(self, ev: Evaluation) -> Any:
-        special = {k: list(v.ref) for k, v in ev.special_args.items() if isinstance(v, NixRef)}
-        request = ("module", self.ref, ev.prefix, ev.special_args.get("name"), json.dumps(special, sort_keys=True))
+        special = tuple(sorted((k, v.ref) for k, v in ev.special_args.items() if isinstance(v, NixRef)))
+        request = ("module", self.ref, ev.prefix, ev.special_args.get("name"), special)
         return _session().apply(request)
 
     def location(self) -> Loc:
@@ -252,7 +252,7 @@ class NixSession:
 def _request_json(r: tuple) -> dict:
     if r[0] == "module":
         return {"kind": "module", "ref": list(r[1]), "prefix": list(r[2]), "name": r[3],
-                "specialArgs": json.loads(r[4])}
+                "specialArgs": {k: list(ref) for k, ref in r[4]}}
     if r[0] == "value":
         return {"kind": "value", "ref": list(r[1])}
     return {"kind": "call", "ref": list(r[1]), "arg": json.loads(r[2])}
