@@ -341,6 +341,7 @@ def test_a_closure_of_many_megabytes_goes_over_openssh_and_arrives_whole(testbed
         # is what the local store has (Nix checked the hash it was told, and checks it again).
         assert log.read_text().count("Accepted publickey") == logins + 2
         assert tb.ssh("root", "b", f"nix-store --verify-path {big}").returncode == 0
+        assert asyncio.run(copy()) == 0  # the host has it now: OpenSSH's connection, started early, is dropped
     finally:
         subprocess.run(["nix-store", "--delete", big], capture_output=True)
 

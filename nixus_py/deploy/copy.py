@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .transport import Connection, HostError, Process
+from .transport import Connection, HostError, OpenSSHStream, Process
 
 PROGRESS_EVERY = 0.2  # seconds between progress reports while sending
 QUERY_TIMEOUT = 120  # seconds for the host to say which paths it has
@@ -155,24 +155,38 @@ async def copy_closure(conn: Connection, path: str, progress: Callable[[CopyStat
     """Send what the host lacks of `path`'s closure (after it substituted what it could, with
     `substitute`); nothing when it has it all. `store` is the local store's view shared by
     several copies (else one is made for this copy)."""
-    stats = CopyStats()
     infos = (await (store or LocalStore()).load([path])).closure(path)
-    if conn.prefers_openssh(sum(i.nar_size for i in infos)):
-        conn.openssh_ciphers()  # what OpenSSH will need if much is missing, asked meanwhile
-    serve = await _Serve.open(conn)
+    # Many megabytes, if the host lacks them, go over OpenSSH: it connects while the host is asked.
+    stream = conn.openssh_stream(SERVE) if conn.prefers_openssh(sum(i.nar_size for i in infos)) else None
     try:
-        valid = await asyncio.wait_for(serve.valid([i.path for i in infos], substitute),
-                                       SUBSTITUTE_TIMEOUT if substitute else QUERY_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise HostError(f"{conn.target.node}: the host did not say which paths it has within "
-                        f"{SUBSTITUTE_TIMEOUT if substitute else QUERY_TIMEOUT} s") from None
-    infos = [i for i in infos if i.path not in valid]
-    size = sum(i.nar_size for i in infos)
-    over_openssh = conn.prefers_openssh(size)  # a new `nix-store --serve` there, to be greeted
-    if not infos or over_openssh:
-        await serve.close()
-    if not infos:
-        return stats
+        serve = await _Serve.open(conn)
+        try:
+            valid = await asyncio.wait_for(serve.valid([i.path for i in infos], substitute),
+                                           SUBSTITUTE_TIMEOUT if substitute else QUERY_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise HostError(f"{conn.target.node}: the host did not say which paths it has within "
+                            f"{SUBSTITUTE_TIMEOUT if substitute else QUERY_TIMEOUT} s") from None
+        infos = [i for i in infos if i.path not in valid]
+        size = sum(i.nar_size for i in infos)
+        if stream is not None and not conn.prefers_openssh(size):  # the host has most of it
+            await stream.abandon()
+            stream = None
+        if not infos or stream is not None:  # (OpenSSH's stream greets a `nix-store --serve` of its own)
+            await serve.close()
+        if not infos:
+            return CopyStats()
+        taken, stream = stream, None  # the stream's writer owns it from here
+        return await _send(conn, infos, size, serve, taken, progress)
+    finally:
+        if stream is not None:
+            await stream.abandon()
+
+
+async def _send(conn: Connection, infos: list[PathInfo], size: int, serve: _Serve, stream: OpenSSHStream | None,
+                progress: Callable[[CopyStats], None]) -> CopyStats:
+    """Stream the paths into the host's store: over OpenSSH's `stream` if there is one, else to
+    the `nix-store --serve` already greeted over this connection."""
+    stats = CopyStats()
     reported = time.monotonic()
 
     def sent(n: int) -> None:
@@ -183,13 +197,16 @@ async def copy_closure(conn: Connection, path: str, progress: Callable[[CopyStat
             progress(stats)
 
     loop = asyncio.get_running_loop()
-    read, write = os.pipe()
-    writing = _in_own_thread(_write_stream, infos, over_openssh, write, lambda n: loop.call_soon_threadsafe(sent, n))
+    if stream is not None:
+        write, receiving = stream.fd, stream.result()
+    else:
+        read, write = os.pipe()
+        receiving = conn.feed(SERVE, read, started=serve.proc)
+    writing = _in_own_thread(_write_stream, infos, stream is not None, write,
+                             lambda n: loop.call_soon_threadsafe(sent, n))
     # Whichever side fails first ends the other: the host sees the stream end, the writer a
     # closed pipe (BrokenPipeError, not an error of its own).
-    result, written = await asyncio.gather(
-        conn.feed(SERVE, read, size=size, started=None if over_openssh else serve.proc), writing,
-        return_exceptions=True)
+    result, written = await asyncio.gather(receiving, writing, return_exceptions=True)
     if isinstance(written, BaseException) and not isinstance(written, BrokenPipeError):
         raise HostError(f"{conn.target.node}: cannot send the store paths: {written}") from written
     if isinstance(result, BaseException):

@@ -55,6 +55,7 @@ CONNECT_TIMEOUT = 10.0
 # but the channels of all hosts share this one Python thread, while each `ssh` is a process.
 OPENSSH_BYTES = 32 << 20
 CHUNK = 1 << 20  # bytes per read from a local pipe (and its buffer size)
+FEED_TIMEOUT = 3600.0  # seconds for a command to take a stream
 # OpenSSH's ciphers with AES-GCM first: the fastest where both ends have AES instructions, while
 # OpenSSH's default first choice, chacha20-poly1305, is the fastest where they do not.
 AES_GCM = "aes128-gcm@openssh.com,aes256-gcm@openssh.com"
@@ -193,19 +194,23 @@ class Connection:
         """Whether a stream of `size` bytes should take OpenSSH's client (see OPENSSH_BYTES)."""
         return size >= OPENSSH_BYTES and self.target.jump is None and shutil.which("ssh") is not None
 
-    async def feed(self, command: str, source: int, size: int = 0, timeout: float = 3600.0,
+    async def feed(self, command: str, source: int, timeout: float = FEED_TIMEOUT,
                    started: Process | None = None) -> Result:
         """Run a command with its stdin streamed from `source`, the read end of a local pipe
-        (taken over and closed here); or feed `started`, that command already running. `size`,
-        the expected length when known, lets a large stream take the faster OpenSSH client."""
+        (taken over and closed here); or feed `started`, that command already running."""
         _widen(source)
         try:
-            if started is None and self.prefers_openssh(size):
-                return await asyncio.wait_for(self._feed_openssh(self.target.as_root(command), source), timeout)
             return await self._feed_channel(started or await self.start(command), source, timeout)
         except asyncio.TimeoutError:
-            raise HostError(f"{self.target.node}: `{command.split()[0]}' did not take the stream within "
-                            f"{timeout:.0f} s") from None
+            raise _not_taken(self.target, command, timeout) from None
+
+    def openssh_stream(self, command: str) -> OpenSSHStream:
+        """Start a command on the host, over a connection of its own made by OpenSSH's `ssh`, that
+        reads what is written to the stream's pipe: it connects and logs in meanwhile."""
+        read, write = os.pipe()
+        _widen(read)
+        return OpenSSHStream(self.target, command, write,
+                             asyncio.ensure_future(self._feed_openssh(self.target.as_root(command), read)))
 
     async def _feed_channel(self, proc: Process, source: int, timeout: float) -> Result:
         """`feed` over this connection: what comes out of the pipe is written to a channel."""
@@ -232,12 +237,13 @@ class Connection:
                       _text(done.stderr))
 
     async def _feed_openssh(self, command: str, source: int) -> Result:
-        """`feed` over a connection of its own made by OpenSSH's `ssh`, which accepts only the
-        node's host keys (as asyncssh does), logs in with the same identity and reads the pipe
-        itself."""
+        """A command fed from `source` over a connection of its own made by OpenSSH's `ssh`, which
+        accepts only the node's host keys (as asyncssh does), logs in with the same identity and
+        reads the pipe itself."""
         with tempfile.TemporaryDirectory(prefix="nixus-ssh-") as tmp:
             try:
-                options = self._openssh_options(Path(tmp)) + await self.openssh_ciphers()
+                # (Shielded: the answer is shared, and this stream may be abandoned.)
+                options = self._openssh_options(Path(tmp)) + await asyncio.shield(self.openssh_ciphers())
                 proc = await asyncio.create_subprocess_exec(
                     "ssh", *options, "--", command, stdin=source, stdout=asyncio.subprocess.PIPE,
                     stderr=asyncio.subprocess.PIPE)
@@ -331,6 +337,36 @@ class Connection:
             pass
         if self.tunnel is not None:
             await self.tunnel.close()
+
+
+@dataclass
+class OpenSSHStream:
+    """A command on the host reading what is written to `fd` (Connection.openssh_stream)."""
+
+    target: Target
+    command: str
+    fd: int  # the write end of its input; closed by whoever writes the stream
+    done: asyncio.Future[Result]
+
+    async def result(self, timeout: float = FEED_TIMEOUT) -> Result:
+        """How the command ended, once the stream is written."""
+        try:
+            return await asyncio.wait_for(self.done, timeout)
+        except asyncio.TimeoutError:
+            raise _not_taken(self.target, self.command, timeout) from None
+
+    async def abandon(self) -> None:
+        """Not needed after all: stop `ssh` wherever it is, and close the input unwritten."""
+        self.done.cancel()
+        try:
+            await self.done
+        except (asyncio.CancelledError, HostError, OSError):
+            pass
+        os.close(self.fd)
+
+
+def _not_taken(target: Target, command: str, timeout: float) -> HostError:
+    return HostError(f"{target.node}: `{command.split()[0]}' did not take the stream within {timeout:.0f} s")
 
 
 @functools.cache
