@@ -176,13 +176,13 @@ async def copy_closure(conn: Connection, path: str, progress: Callable[[CopyStat
         if not infos:
             return CopyStats()
         taken, stream = stream, None  # the stream's writer owns it from here
-        return await _send(conn, infos, size, serve, taken, progress)
+        return await _send(conn, infos, serve, taken, progress)
     finally:
         if stream is not None:
             await stream.abandon()
 
 
-async def _send(conn: Connection, infos: list[PathInfo], size: int, serve: _Serve, stream: OpenSSHStream | None,
+async def _send(conn: Connection, infos: list[PathInfo], serve: _Serve, stream: OpenSSHStream | None,
                 progress: Callable[[CopyStats], None]) -> CopyStats:
     """Stream the paths into the host's store: over OpenSSH's `stream` if there is one, else to
     the `nix-store --serve` already greeted over this connection."""
