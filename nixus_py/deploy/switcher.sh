@@ -121,13 +121,13 @@ old=$(readlink -e /run/current-system 2>/dev/null || true)
 echo "$old" > "$dir/old"
 
 # Install the secrets that belong to a system: each file of its secrets directory goes to its
-# path with its owner and mode, written next to it and renamed into place. (Secret paths are
-# absolute, so their directory is all before the last slash, or / itself.)
+# path with its owner and mode, written next to it and renamed into place. (The directory of
+# a path, as dirname finds it: all before the last slash, / for /x, . for x.)
 install_secrets() {
   staged="$secrets/${1##*/}"
   [ -f "$staged/manifest" ] || return 0
   while IFS='	' read -r name path owner group mode; do
-    parent=${path%/*}
+    case $path in */*) parent=${path%/*} ;; *) parent=. ;; esac
     [ -d "${parent:-/}" ] || mkdir -p "$parent"
     install -o "$owner" -g "$group" -m "$mode" "$staged/files/$name" "$path.nixus-tmp" &&
       mv "$path.nixus-tmp" "$path" || return 1
