@@ -29,11 +29,7 @@ def round_command(files: list[str], lib: Path) -> list[str]:
 
 def start(command: list[str]) -> subprocess.Popen:
     """The Nix for a round: the one started early for this same command, else a new one."""
-    early = _early.pop(tuple(command), None)
-    if early is not None:
-        return early
-    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return _early.pop(tuple(command), None) or _popen(command)
 
 
 def start_early(fleet: Path, lib: Path) -> None:
@@ -41,8 +37,12 @@ def start_early(fleet: Path, lib: Path) -> None:
     if not _early:
         atexit.register(_stop_early)
     command = round_command([str(fleet.resolve())], lib.resolve())
-    _early[tuple(command)] = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                              stderr=subprocess.PIPE, text=True)
+    _early[tuple(command)] = _popen(command)
+
+
+def _popen(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def _stop_early() -> None:
