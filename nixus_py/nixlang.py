@@ -113,15 +113,31 @@ def _fits_indented(s: str) -> bool:
     body = lines[:-1] if s.endswith("\n") else lines
     if any(line.strip(" ") == "" for line in body) or all(line.startswith(" ") for line in body):
         return False
-    # A quote right before the closing quotes would merge with them.
-    return not s.startswith(" ") and not (s.endswith("'") and not s.endswith("\n"))
+    return not s.startswith(" ")
+
+
+# Inside an indented string Nix's lexer reads `'''` as two quotes, `''$` as a dollar and `''\c` as
+# the character c; two quotes before anything else close the string. So a run of quotes is written
+# as pairs, each pair as `'''`, and an odd quote left over stays a plain `'` unless an escape or the
+# closing quotes come next, which it would join (`'''${` is two quotes and a live `${`): `''\'`.
+_INDENTED_SPECIAL = re.compile(r"('+)(\$\{|\Z)?|\$\{")
+
+
+def _escape_indented(match: re.Match[str]) -> str:
+    """The escaped form of a run of quotes (with the `${` or end that follows it) or of a `${`."""
+    quotes, escape_next = match.group(1), match.group(2)
+    if quotes is None:
+        return "''${"
+    out = "'''" * (len(quotes) // 2)
+    if len(quotes) % 2:
+        out += "'" if escape_next is None else "''\\'"
+    return out + ("''${" if escape_next == "${" else "")
 
 
 def _indented_string(s: str, pad: str, close_pad: str) -> str:
-    """An indented string literal; inside it, two single quotes and `${` need a quote prefix."""
+    """An indented string literal meaning exactly `s` (for strings that `_fits_indented`)."""
     q = "'" * 2
-    escaped = s.replace(q, q + "'").replace("${", q + "${")
-    lines = escaped.split("\n")
+    lines = _INDENTED_SPECIAL.sub(_escape_indented, s).split("\n")
     if s.endswith("\n"):
         return q + "\n" + "".join(f"{pad}{line}\n" for line in lines[:-1]) + close_pad + q
     return q + "\n" + "\n".join(f"{pad}{line}" for line in lines) + q

@@ -17,7 +17,7 @@ from nixus_py.nixlang import Annotated, NixWriter, to_nix
 pytestmark = pytest.mark.nix
 
 text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20)
-tricky = st.sampled_from(["${x}", "''", "'''", "\\", '"', "\\${", "$${a}", "\n", "\t\r", "é∀😀", "${", "$", "''${"])
+tricky = st.sampled_from(["${x}", "''", "'''", "'${x}", "'''${", "'", "\\", '"', "\\${", "$${a}", "\n", "\t\r", "é∀😀", "${", "$", "''${"])
 line = st.one_of(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\n"), max_size=12),
                  tricky.filter(lambda t: "\n" not in t))
 multiline = st.tuples(st.lists(line, min_size=2, max_size=5), st.booleans()).map(
@@ -33,10 +33,10 @@ values = st.recursive(scalars, lambda inner: st.one_of(
 
 def nix_equals_json(source: str, value: Any, tmp_path: Path) -> bool:
     """Nix itself compares the rendered value with the JSON of the Python value (exact floats)."""
-    data = tmp_path / "value.json"
+    data, expr = tmp_path / "value.json", tmp_path / "value.nix"
     data.write_text(json.dumps(value))
-    expr = f"let v = {source}; in v == builtins.fromJSON (builtins.readFile {data})"
-    proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "-E", expr], capture_output=True, text=True)
+    expr.write_text(f"let v = {source}; in v == builtins.fromJSON (builtins.readFile {data})")
+    proc = subprocess.run(["nix-instantiate", "--eval", "--strict", str(expr)], capture_output=True, text=True)
     assert proc.returncode == 0, f"{source}\n{proc.stderr}"
     return proc.stdout.strip() == "true"
 
@@ -68,3 +68,27 @@ def test_a_value_handed_to_many_places_is_written_as_if_each_had_its_own() -> No
     for level in (0, 3):
         for node_shared, node_copied in zip(fleet_of(lambda: shared), fleet_of(peer)):
             assert writer.text(node_shared, level) == to_nix(node_copied, indent=2, _level=level)
+
+
+DANGEROUS = "'$\\{}a"
+
+
+def test_every_short_string_of_quotes_dollars_and_braces_reads_back_exactly(tmp_path: Path) -> None:
+    """Exhaustive over the characters that Nix strings escape: `'${` once became `'''${`, an
+    escaped quote pair and a live interpolation, in every multi-line (indented) string."""
+    import itertools
+    words = ["".join(p) for n in range(6) for p in itertools.product(DANGEROUS, repeat=n)]
+    # Multi-line, so the indented form is written, with the word at the start, middle and end.
+    batch = [s for w in words for s in (f"x{w}\ny", f"x\n{w}", f"{w}\nx\n")]
+    source = to_nix(batch, indent=2)
+    assert source.count("''\n") > len(batch) // 2  # most of them really are indented strings
+    assert nix_equals_json(source, batch, tmp_path)
+
+
+def test_a_quote_before_an_interpolation_in_a_multi_line_string_stays_text(tmp_path: Path) -> None:
+    value = "token='${builtins.trace \"X\" \"\"}\nmotd'''${builtins.trace \"Y\" \"\"}'\n"
+    source = to_nix({"text": value}, indent=2)
+    proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "-E", f"({source}).text"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "trace" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout) == value
