@@ -16,6 +16,8 @@ from typing import Any
 
 _IDENTIFIER = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_'-]*$")
 _IDENTIFIER_PATH = re.compile(r'^[a-zA-Z_][a-zA-Z0-9_\'-]*(\.([a-zA-Z_][a-zA-Z0-9_\'-]*|"[^"\\$]*"))*$')
+# A path literal as Nix's lexer reads one (no trailing slash, no empty segment: `a//b` is `a // b`).
+_BARE_PATH = re.compile(r"(~|[a-zA-Z0-9._+-]*)(/[a-zA-Z0-9._+-]+)+")
 _KEYWORDS = frozenset({"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"})
 
 
@@ -59,7 +61,7 @@ class NixPath(NixValue):
 
     def nix(self) -> str:
         p = self.path
-        if re.fullmatch(r"[a-zA-Z0-9._+\-/~]+", p) and ("/" in p):
+        if _BARE_PATH.fullmatch(p):
             return p if p.startswith(("/", "./", "../", "~/")) else "./" + p
         return f"(/. + {quote_string(p)})" if p.startswith("/") else f"(./. + {quote_string('/' + p)})"
 

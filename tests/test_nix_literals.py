@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nixus_py.evaluate import mkForce, mkIf
-from nixus_py.nixlang import Annotated, NixWriter, to_nix
+from nixus_py.nixlang import Annotated, NixPath, NixWriter, to_nix
 
 pytestmark = pytest.mark.nix
 
@@ -92,3 +93,12 @@ def test_a_quote_before_an_interpolation_in_a_multi_line_string_stays_text(tmp_p
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "trace" not in proc.stderr, proc.stderr
     assert json.loads(proc.stdout) == value
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(paths=st.lists(st.text(st.sampled_from("ab./ ${}'\"\\~+-#;"), max_size=12), min_size=1, max_size=20))
+def test_a_path_is_the_path_nix_reads_whatever_its_characters(paths: list[str], tmp_path: Path) -> None:
+    """`nix.path` and every path nixus writes (a module in a fleet directory with a space, say)."""
+    absolute = ["/x/" + p for p in paths]
+    source = "[ " + " ".join(f"(toString {NixPath(p).nix()})" for p in absolute) + " ]"
+    assert nix_equals_json(source, [os.path.normpath(p) for p in absolute], tmp_path), source

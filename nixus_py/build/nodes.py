@@ -112,7 +112,7 @@ def _node_expr(name: str, node: Any, module: Path, text: str, base: Path) -> tup
     nixpkgs_expr = quote_string(source) if source else (nixpkgs.nix() if isinstance(nixpkgs, NixValue)
                                                         else quote_string(str(nixpkgs)))
     expr = (f"(import ({nixpkgs_expr} + \"/nixos/lib/eval-config.nix\") {{ system = {quote_string(node['system'])}; "
-            f"modules = [ {module.resolve()} ]; }}).config.system.build.toplevel")
+            f"modules = [ {NixPath(str(module.resolve())).nix()} ]; }}).config.system.build.toplevel")
     key = None
     identity = _immutable_identity(source) if source else None
     if identity:
@@ -152,18 +152,19 @@ def _instantiate(builds: list[NodeBuild], build_dir: Path, progress: Progress, j
     for b in builds:
         progress(b.node, "evaluate")
     expr_file = build_dir / "nodes.nix"
-    expr_file.write_text("{\n" + "".join(f"  {quote_string(b.node)} = {b.expr};\n" for b in builds) + "}\n")
+    # Attributes are named by position, so that no node name reaches an `-A` attribute path.
+    expr_file.write_text("{\n" + "".join(f"  n{i} = {b.expr};\n" for i, b in enumerate(builds)) + "}\n")
     args = ["nix-instantiate", *NIX_OPTS, str(expr_file)]
-    for b in builds:
-        args += ["-A", _attr(b.node)]
+    for i in range(len(builds)):
+        args += ["-A", f"n{i}"]
     proc = subprocess.run(args, capture_output=True, text=True)
     if proc.returncode == 0:
         for b, drv in zip(builds, proc.stdout.split()):
             b.drv = drv
         return
 
-    def one(b: NodeBuild) -> None:
-        p = subprocess.run(["nix-instantiate", *NIX_OPTS, str(expr_file), "-A", _attr(b.node)],
+    def one(i: int, b: NodeBuild) -> None:
+        p = subprocess.run(["nix-instantiate", *NIX_OPTS, str(expr_file), "-A", f"n{i}"],
                            capture_output=True, text=True)
         if p.returncode == 0:
             b.drv = p.stdout.strip()
@@ -171,7 +172,7 @@ def _instantiate(builds: list[NodeBuild], build_dir: Path, progress: Progress, j
             b.error = _nix_error(p.stderr)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(one, builds))
+        list(pool.map(one, range(len(builds)), builds))
 
 
 def _realise(builds: list[NodeBuild], progress: Progress, jobs: int) -> None:
@@ -215,10 +216,6 @@ def _sizes(builds: list[NodeBuild]) -> None:
     sizes = {e["path"]: e.get("closureSize") for e in json.loads(proc.stdout)}
     for b in builds:
         b.closure_size = sizes.get(b.out or "")
-
-
-def _attr(node: str) -> str:
-    return quote_string(node) if not node.replace("-", "").replace("_", "").isalnum() else node
 
 
 def _nix_error(stderr: str) -> str:
