@@ -302,11 +302,15 @@ def _key_text(item: tuple[Any, Any]) -> str:
     return str(item[0])
 
 
+def comment(text: str) -> str:
+    """`text` as the body of a `#` comment: on one line, whatever it holds (Nix ends a comment at a
+    line feed or a carriage return; the rest of the line would be code)."""
+    return " ".join(text.split())
+
+
 def _note(value: Any) -> str:
-    """The trailing `# why` comment of an annotated value (one line, no comment terminators)."""
-    if isinstance(value, Annotated):
-        return "  # " + " ".join(value.note.split())
-    return ""
+    """The trailing `# why` comment of an annotated value."""
+    return "  # " + comment(value.note) if isinstance(value, Annotated) else ""
 
 
 # Set while formatting for messages: numbers then read `-1` as nixpkgs' toPretty prints them,

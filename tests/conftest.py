@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,9 +48,9 @@ def run_nixus(*args: str, cwd: Path | None = None, env: dict[str, str] | None = 
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def eval_rendered(module: Path, attr: str = "") -> object:
+def eval_rendered(module: Path, attr: str = "", with_stderr: bool = False) -> Any:
     """A rendered node module evaluated by the real nixpkgs module system with the testbed OS's
-    declarations of the NixOS options: `config.<attr>` as JSON data."""
+    declarations of the NixOS options: `config.<attr>` as JSON data (and what Nix printed)."""
     import json
     from nixus_py.testbed.hosts import TESTBED_OS
     expr = (f"let ev = import {TESTBED_OS}/lib/eval-config.nix {{ lib = import {nixpkgs_lib()}; "
@@ -57,7 +58,7 @@ def eval_rendered(module: Path, attr: str = "") -> object:
     proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "-E", expr],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    return (json.loads(proc.stdout), proc.stderr) if with_stderr else json.loads(proc.stdout)
 
 
 @pytest.fixture(autouse=True, scope="session")

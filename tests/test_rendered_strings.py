@@ -1,0 +1,83 @@
+"""Fleet data stays data: strings from the characters Nix strings and comments treat specially,
+at every place the renderer writes one (values in both quoting styles, attribute names, comments),
+from fleet.py and fleet.nix, evaluate with the real nixpkgs lib to exactly what `nixus eval` says."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import eval_rendered, run_nixus
+
+pytestmark = pytest.mark.nix
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKyFD3+Dy1lYkzOkQf1nYNPKvC0D7VnwBuzfAW93L7Zw admin"
+TOKENS = ["'", "''", "'${", "''${", "'''${", "$", "${", "${x}", "$${", "{", "}", "\\", "\\${", '"', "#",
+          "/*", "*/", "\n", "\t", "\r", "\r\n", "\x01", "\x1b", "\x1f", "\x7f", "\x85", "\u2028", "é",
+          "😀", "𝄞", " ", "a", "let", "in"]
+word = st.lists(st.sampled_from(TOKENS), max_size=8).map("".join)
+# Multi-line text whose lines are not blank is written as an indented string: the other style.
+lines = st.lists(st.lists(st.sampled_from([t for t in TOKENS if t not in ("\n", "\r", "\r\n", "\t")]),
+                          min_size=1, max_size=6).map(lambda ts: "x" + "".join(ts)), min_size=2, max_size=4)
+text = st.one_of(word, st.tuples(lines, st.booleans()).map(lambda t: "\n".join(t[0]) + ("\n" if t[1] else "")))
+name = word.filter(lambda w: w != "")
+
+
+def _fleet(etc: dict[str, str], users: list[str], key_name: str, hosts: list[str]) -> dict:
+    """The fleet's own module: etc files (names and texts), users granted an ssh key by name."""
+    return {
+        "nodes": {"n": {"host": "192.0.2.1", "configuration": {
+            "environment": {"etc": {k: {"text": v} for k, v in etc.items()}},
+            "users": {"users": {u: {"description": u} for u in users}},
+        }}},
+        "ssh": {"access": {"n": {"keys": {key_name: {"publicKey": KEY,
+                                                     "hasAccessTo": {"n": {u: True for u in users}}}}}}},
+    }, {"nodes": {"n": {"configuration": {"networking": {"hosts": {h: [h] for h in hosts}}}}}}
+
+
+def _write(directory: Path, kind: str, own: dict, other: dict, other_file: str) -> None:
+    """The same fleet as fleet.py or fleet.nix; `other` comes from a file named `other_file`."""
+    if kind == "py":
+        (directory / "fleet.py").write_text(f"modules = [{own!r}, {str(directory / other_file)!r}]\n")
+        (directory / other_file).write_text(f"module = {other!r}\n")
+        return
+    (directory / "data.json").write_text(json.dumps({"own": own, "other": other, "file": other_file}))
+    (directory / "fleet.nix").write_text(textwrap.dedent("""\
+        { ... }:
+        let data = builtins.fromJSON (builtins.readFile ./data.json); in
+        data.own // { imports = [ (./. + "/${data.file}") ]; }
+        """))
+    (directory / other_file).write_text("{ ... }: (builtins.fromJSON (builtins.readFile ./data.json)).other\n")
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(etc=st.dictionaries(name, text, max_size=6), users=st.lists(name, max_size=3, unique=True),
+       key_name=name, hosts=st.lists(name, max_size=3, unique=True), file=name)
+def test_hostile_strings_render_as_the_data_nixus_evaluated(etc: dict[str, str], users: list[str], key_name: str,
+                                                            hosts: list[str], file: str, tmp_path_factory) -> None:
+    own, other = _fleet(etc, users, key_name, hosts)
+    file_name = "m" + file.replace("/", "_")[:60]
+    for kind in ("py", "nix"):
+        fleet = tmp_path_factory.mktemp(kind)
+        _write(fleet, kind, own, other, file_name + "." + kind)
+        r = run_nixus("render", "-o", "out", cwd=fleet)
+        assert r.code == 0, r.err
+        rendered = (fleet / "out" / "n.nix").read_text()
+        config, stderr = eval_rendered(fleet / "out" / "n.nix", with_stderr=True)
+        assert "trace:" not in stderr, rendered
+        assert {k: e["text"] for k, e in config["environment"]["etc"].items()} == etc, rendered
+        assert config["networking"]["hosts"] == {h: [h] for h in hosts}, rendered
+        granted = {u: config["users"]["users"][u]["openssh"]["authorizedKeys"]["keys"] for u in users}
+        assert granted == {u: [KEY] for u in users} and all(
+            config["users"]["users"][u]["description"] == u for u in users), rendered
+        # What nixus evaluated, definition by definition, is the data of the fleet's two modules.
+        shown = json.loads(run_nixus("eval", "--json", "nodes.n.configuration", cwd=fleet).out)
+        values = [d["value"] for d in shown["__deferredModule"]]
+        assert own["nodes"]["n"]["configuration"] in values and other["nodes"]["n"]["configuration"] in values
+        assert json.loads(run_nixus("eval", "--json", "ssh.access", cwd=fleet).out)["n"]["keys"] == \
+            own["ssh"]["access"]["n"]["keys"]
