@@ -69,6 +69,29 @@ def test_serial_changes_only_when_content_changes(tmp_path: Path) -> None:
     assert "(%d " % (first + 1) in _zone(tmp_path)["data"]
 
 
+TRACE = "'${builtins.trace \"X\" \"\"}"
+
+
+def test_a_txt_record_and_a_text_that_look_like_nix_code_stay_text(tmp_path: Path) -> None:
+    """A quote before `${` once opened an interpolation in every multi-line string nixus wrote."""
+    motd = f"welcome{TRACE}\nbye\n"
+    (tmp_path / "fleet.py").write_text(
+        f"modules = [{{\n  'nodes': {NODES},\n  'dns': {{'zones': {ZONES},\n"
+        f"    'records': {{'example.org.': [{{'type': 'TXT', 'data': {'token=' + TRACE!r}}}]}}}},\n"
+        f"}}, {{'nodes': {{'ns1': {{'configuration': {{'environment': {{'etc': {{'motd': {{'text': {motd!r}}}}}}}}}}}}}}}]\n")
+    assert run_nixus("render", "-o", "out", cwd=tmp_path).code == 0
+    config, stderr = eval_rendered(tmp_path / "out/ns1.nix", with_stderr=True)
+    assert "trace: X" not in stderr
+    assert config["environment"]["etc"]["motd"]["text"] == motd
+    data = config["services"]["nsd"]["zones"]["example.org."]["data"]
+    assert "IN TXT \"token=" + TRACE.replace('"', '\\"') + '"' in data
+    # What nixus evaluated and what NixOS reads from the rendered module are the same zone.
+    shown = json.loads(run_nixus("eval", "--json", "nodes.ns1.configuration", cwd=tmp_path).out)
+    zones = [d["value"]["services"]["nsd"]["zones"] for d in shown["__deferredModule"]
+             if "nsd" in d["value"].get("services", {})]
+    assert [z["example.org."]["data"] for z in zones] == [data]
+
+
 def _error(tmp_path: Path, **kw: str) -> str:
     r = _render(tmp_path, **kw)
     assert r.code == 1, (r.out, r.err)
