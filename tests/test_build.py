@@ -43,3 +43,9 @@ def test_a_node_builds_exactly_its_rendered_module(tmp_path: Path, directory: st
     etc = {node: {e["target"]: e["text"] for e in json.loads((Path(b["path"]) / "settings.json").read_text())["etc"]}
            for node, b in built.items()}
     assert etc == {"a": {"a": "a's own"}, HOSTILE: {"own": "its own"}}
+
+
+def test_a_cached_path_that_is_no_store_path_counts_as_missing() -> None:
+    """cache.json is state on disk: what it names reaches a host's shell only once Nix vouches for it."""
+    from nixus_py.build.nodes import _valid
+    assert _valid(["/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x;reboot"]) == set()

@@ -96,6 +96,19 @@ def test_type_error_names_option_and_line_nix(tmp_path: Path) -> None:
     assert "fleet.nix:3" in err
 
 
+@pytest.mark.parametrize("option,node", [
+    ("user", r'"user": "deploy\nevil::0:0::/root:/bin/sh"'),  # a passwd line of its own on the host
+    ("secrets.s.user", r'"secrets": {"s": {"source": "x", "user": "root\troot\t4755"}}'),  # manifest fields
+    ("secrets.s.group", r'"secrets": {"s": {"source": "x", "group": "wheel "}}'),
+    ("secrets.s.path", r'"secrets": {"s": {"source": "x", "path": "relative/path"}}'),
+    ("secrets.s.path", r'"secrets": {"s": {"source": "x", "path": "/a\nb"}}'),
+])
+def test_a_name_or_path_bound_for_a_host_shell_or_manifest_takes_no_whitespace(
+        tmp_path: Path, option: str, node: str) -> None:
+    err = _fails(tmp_path, "fleet.py", f'modules = [{{"nodes": {{"a": {{\n  {node}}}}}}}]\n')
+    assert f"nodes.a.{option}' is not of type `string matching the pattern" in err and "fleet.py:2" in err
+
+
 def test_type_error_in_a_value_written_in_another_file_names_that_file(tmp_path: Path) -> None:
     # The node's attributes are written in node.nix, but are part of fleet.nix's module value.
     (tmp_path / "node.nix").write_text('{ sshPort }: {\n  host = "a";\n  port = sshPort;\n}\n')

@@ -143,6 +143,8 @@ def _valid(paths: list[str]) -> set[str]:
         return set()
     proc = subprocess.run(["nix-store", "--check-validity", "--print-invalid", *paths], capture_output=True,
                           text=True)
+    if proc.returncode != 0:  # not even a store path (a damaged cache.json, say): trust none of them
+        return set()
     return set(paths) - set(proc.stdout.split())
 
 

@@ -14,6 +14,7 @@ import fcntl
 import getpass
 import json
 import os
+import shlex
 import subprocess
 import time
 import uuid
@@ -210,7 +211,7 @@ class Deployment:
         """Get the system and its secrets onto the host; False when there is nothing to switch."""
         system = build.out or ""
         probe = await conn.run(  # (`read` rather than `cat`: one process less on the host)
-            f'f=; {{ read -r f < {REMOTE_DIR}/{Path(system).name}/fingerprint; }} 2>/dev/null; '
+            f'f=; {{ read -r f < {shlex.quote(f"{REMOTE_DIR}/{Path(system).name}/fingerprint")}; }} 2>/dev/null; '
             'printf "%s\\n" "$(readlink -e /run/current-system)" "$(readlink -e /nix/var/nix/profiles/system)" "$f"',
             timeout=30)
         current, profile, staged = (probe.stdout.split("\n") + ["", "", ""])[:3]
@@ -253,7 +254,7 @@ class Deployment:
             self.progress(r.node, "copying", "derivations")
             await copy_closure(conn, build.drv, copied)
             self.progress(r.node, "building", "on the host")
-            await conn.run(f"nix-store --realise {build.drv} >/dev/null", timeout=3600)
+            await conn.run(f"nix-store --realise {shlex.quote(build.drv)} >/dev/null", timeout=3600)
             return
         self.progress(r.node, "copying", "")
         if self.local is None:  # what the local store knows of every system, asked once

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +16,12 @@ from typing import Any
 
 from ..evaluate.errors import NixusError
 from ..fleet.lock import key_file
+from ..nixlang import quote_string
 from .transport import Connection
 
 REMOTE_DIR = "/nix/var/nixus/secrets"
 STAGING_DIR = ".nixus-secrets"  # in the login user's home, when that is not root
+_SECRET_NAME = re.compile(r"[^/\x00-\x20\x7f]+")  # a file name, and a field of the tab-separated manifest
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,9 @@ def node_secrets(name: str, node: Any, state_dir: Path, fleet_dir: Path) -> list
             content = source.read_bytes()
         except OSError as e:
             raise NixusError(f"nodes.{name}.secrets.{sname}: cannot read {source}: {e.strerror}") from None
-        if "\t" in sname or "/" in sname or "\n" in s["path"] or "\t" in s["path"]:
-            raise NixusError(f"nodes.{name}.secrets.{sname}: names and paths may not contain tabs, newlines or /")
+        if not _SECRET_NAME.fullmatch(sname) or sname in (".", ".."):
+            raise NixusError(f"nodes.{name}.secrets.{quote_string(sname)}: a secret's name is a file name on "
+                             "the host: no /, whitespace or control characters")
         out.append(Secret(sname, content, s["path"], s["user"], s["group"], s["mode"]))
     return out
 
@@ -72,14 +76,13 @@ async def stage(conn: Connection, system: str, secrets: list[Secret]) -> None:
     as_root = conn.target.user == "root"
     directory = f"{REMOTE_DIR}/{generation}" if as_root else f"{STAGING_DIR}/{generation}"
     if not as_root:  # a fresh directory, and where it is (the user's home)
-        home = (await conn.run(f"rm -rf {directory} && pwd", timeout=30, root=False)).stdout.strip()
+        home = (await conn.run(f"rm -rf {shlex.quote(directory)} && pwd", timeout=30, root=False)).stdout.strip()
     await conn.make_dirs(f"{directory}/files", 0o700)
     manifest = "".join(f"{s.name}\t{s.path}\t{s.user}\t{s.group}\t{s.mode}\n" for s in secrets)
     files = {f"files/{s.name}": s.content for s in secrets}
     files |= {"manifest": manifest.encode(), "fingerprint": fingerprint(secrets).encode()}
     await asyncio.gather(*(conn.write_file(f"{directory}/{name}", data, 0o400) for name, data in files.items()))
     if not as_root:
-        staged = f"{home}/{directory}"
-        await conn.run(f"mkdir -p -m 700 {REMOTE_DIR} && rm -rf {REMOTE_DIR}/{generation} && "
-                       f"chown -R root:root {shlex.quote(staged)} && mv {shlex.quote(staged)} {REMOTE_DIR}/{generation}",
-                       timeout=30)
+        staged, target = shlex.quote(f"{home}/{directory}"), shlex.quote(f"{REMOTE_DIR}/{generation}")
+        await conn.run(f"mkdir -p -m 700 {REMOTE_DIR} && rm -rf {target} && "
+                       f"chown -R root:root {staged} && mv {staged} {target}", timeout=30)

@@ -245,7 +245,7 @@ class Connection:
                 # (Shielded: the answer is shared, and this stream may be abandoned.)
                 options = self._openssh_options(Path(tmp)) + await asyncio.shield(self.openssh_ciphers())
                 proc = await asyncio.create_subprocess_exec(
-                    "ssh", *options, "--", command, stdin=source, stdout=asyncio.subprocess.PIPE,
+                    "ssh", *options, "--", self.target.host, command, stdin=source, stdout=asyncio.subprocess.PIPE,
                     stderr=asyncio.subprocess.PIPE)
             finally:
                 os.close(source)
@@ -263,8 +263,8 @@ class Connection:
         return Result(proc.returncode or 0, _text(out), _text(err))
 
     def _openssh_options(self, directory: Path) -> list[str]:
-        """ssh's command line for this target: strict host-key checking against the node's
-        `hostKeys` (else ~/.ssh/known_hosts), no prompts, no forwarding, asyncssh's keepalive."""
+        """ssh's options for this target (its host goes after a `--`): strict host-key checking
+        against the node's `hostKeys` (else ~/.ssh/known_hosts), no prompts, no forwarding."""
         t = self.target
         options = ["-T", "-x", "-a", "-p", str(t.port), "-l", t.user, "-o", "BatchMode=yes",
                    "-o", "StrictHostKeyChecking=yes", "-o", "ClearAllForwardings=yes",
@@ -279,7 +279,7 @@ class Connection:
                         "-o", f"HostKeyAlias={alias}"]
         if t.identity_file:
             options += ["-i", t.identity_file, "-o", "IdentitiesOnly=yes"]
-        return [*options, t.host]
+        return options
 
     def openssh_ciphers(self) -> asyncio.Future[list[str]]:
         """OpenSSH's cipher options for this host, asked once (call early to ask while other

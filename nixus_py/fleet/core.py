@@ -9,6 +9,10 @@ from ..evaluate.location import Loc
 from ..evaluate.submodule import Submodule
 
 HERE = Loc(__file__)
+# Names and paths that reach a host's passwd, a shell line or the switcher's tab-separated secrets
+# manifest hold no whitespace or control characters, which would add fields or lines there.
+ACCOUNT = types.strMatching(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?")
+ABSOLUTE_PATH = types.strMatching(r"/[^\x00-\x20\x7f]*")
 
 
 def _secret_options(name: str, **_: Any) -> dict:
@@ -18,10 +22,10 @@ def _secret_options(name: str, **_: Any) -> dict:
         "generatedKey": mkOption(type=types.nullOr(types.str), default=None,
                                  description="Name of a key pair in `generatedKeys` whose private half "
                                              "is the content (instead of `source`)."),
-        "path": mkOption(type=types.str, default=f"/var/lib/nixus/secrets/{name}",
+        "path": mkOption(type=ABSOLUTE_PATH, default=f"/var/lib/nixus/secrets/{name}",
                          description="Where the file goes on the node."),
-        "user": mkOption(type=types.str, default="root", description="Owner of the file."),
-        "group": mkOption(type=types.str, default="root", description="Group of the file."),
+        "user": mkOption(type=ACCOUNT, default="root", description="Owner of the file."),
+        "group": mkOption(type=ACCOUNT, default="root", description="Group of the file."),
         "mode": mkOption(type=types.strMatching("0?[0-7]{3}"), default="0400",
                          description="Permissions of the file."),
     }}
@@ -37,7 +41,7 @@ NODE_OPTIONS = {
         "host": mkOption(type=types.str, defaultText="the node's name",
                          description="Address (hostname or IP) that nixus uses to reach the node."),
         "port": mkOption(type=types.port, default=22, description="SSH port of the node."),
-        "user": mkOption(type=types.str, default="root", description="User that nixus logs in as."),
+        "user": mkOption(type=ACCOUNT, default="root", description="User that nixus logs in as."),
         "hostKeys": mkOption(type=types.listOf(types.str), default=[],
                              description="The node's public SSH host keys, for strict host-key checking."),
         "tags": mkOption(type=types.listOf(types.str), default=[],

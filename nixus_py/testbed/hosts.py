@@ -29,7 +29,7 @@ SSH_WAIT = 15.0
 # The host's init: private mounts, a fresh store on first start, then either the system of the
 # last `switch`/`boot` (a reboot) or a plain sshd; `sleep` keeps the namespaces alive.
 INIT = """set -e
-d={dir}
+d=$1
 for m in etc nix root home var/lib var/log; do mount --bind "$d/$m" "/$m"; done
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/sshd
@@ -196,7 +196,7 @@ class Testbed:
         log = open(Path(host.dir) / "host.log", "ab")
         proc = subprocess.Popen(
             ["ip", "netns", "exec", host.netns, "unshare", "-m", "--propagation", "private", "--",
-             "/bin/sh", "-c", INIT.format(dir=host.dir)],
+             "/bin/sh", "-c", INIT, "init", host.dir],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         log.close()
         host.pid = proc.pid
