@@ -81,3 +81,47 @@ def test_hostile_strings_render_as_the_data_nixus_evaluated(etc: dict[str, str],
         assert own["nodes"]["n"]["configuration"] in values and other["nodes"]["n"]["configuration"] in values
         assert json.loads(run_nixus("eval", "--json", "ssh.access", cwd=fleet).out)["n"]["keys"] == \
             own["ssh"]["access"]["n"]["keys"]
+
+
+# Data read from a file (an inventory, say) that happens to look like nixus's own markers, or like
+# a path: in nixpkgs it is a plain attribute set, and so it must be in nixus and its rendered module.
+LOOKALIKES = {
+    "path": {"_type": "path", "path": "/etc/hostname"},
+    "ref": {"__nixus": "ref", "ref": ["files", 0]},
+    "pending": {"__nixus": "pending", "ref": []},
+    "lines": {"__lines": [1, 2], "k": "v"},
+    "literal": {"_type": "literalExpression", "text": "pkgs.hello"},
+    "nested": [{"__nixus": "float", "value": "1e400"}],
+}
+
+
+def test_data_shaped_like_nixus_markers_stays_data(tmp_path: Path) -> None:
+    (tmp_path / "inventory.json").write_text(json.dumps(LOOKALIKES))
+    (tmp_path / "fleet.nix").write_text(textwrap.dedent("""\
+        { lib, config, ... }: {
+          options.inventory = lib.mkOption { type = lib.types.attrsOf lib.types.anything; };
+          config.inventory = builtins.fromJSON (builtins.readFile ./inventory.json);
+          config.nodes.n.configuration.system.build.inventory = config.inventory;
+        }
+        """))
+    shown = run_nixus("eval", "--json", "inventory", cwd=tmp_path)
+    assert shown.code == 0, shown.err
+    assert json.loads(shown.out) == LOOKALIKES
+    r = run_nixus("render", "-o", "out", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert "/etc/hostname" not in (tmp_path / "out" / "n.nix").read_text().replace('"/etc/hostname"', "")
+    assert eval_rendered(tmp_path / "out" / "n.nix", "system.build.inventory") == LOOKALIKES
+
+
+def test_a_priority_that_is_not_a_number_is_an_error_not_code(tmp_path: Path) -> None:
+    """An override read as data (`_type = "override"` means one to nixpkgs too) with Nix code for
+    its priority once went into the rendered module as that code."""
+    (tmp_path / "fleet.nix").write_text(textwrap.dedent("""\
+        {
+          nodes.n.configuration.environment.etc.x.text = builtins.fromJSON ''
+            {"_type": "override", "priority": "(builtins.trace \\"X\\" 50)", "content": "hi"}'';
+        }
+        """))
+    r = run_nixus("render", "-o", "out", cwd=tmp_path)
+    assert r.code == 1 and "trace: X" not in r.err and "Traceback" not in r.err, r.err
+    assert "lib.mkOverride in" in r.err and "fleet.nix" in r.err and "the priority must be an integer" in r.err

@@ -93,7 +93,7 @@ class Override(Property):
 
     def to_nix(self, indent: int | None, level: int) -> str:
         name = _OVERRIDE_NAMES.get(self.priority)
-        head = name if name else f"lib.mkOverride {self.priority}"
+        head = name if name else f"lib.mkOverride {_arg(self.priority, None, 0)}"
         return f"{head} {_arg(self.content, indent, level)}"
 
 
@@ -104,7 +104,7 @@ class Order(Property):
 
     def to_nix(self, indent: int | None, level: int) -> str:
         name = _ORDER_NAMES.get(self.priority)
-        head = name if name else f"lib.mkOrder {self.priority}"
+        head = name if name else f"lib.mkOrder {_arg(self.priority, None, 0)}"
         return f"{head} {_arg(self.content, indent, level)}"
 
 
@@ -122,8 +122,16 @@ def mkMerge(contents: list) -> Merge:
     return Merge(list(contents))
 
 
+def int_priority(value: Any, what: str) -> Any:
+    """A priority as nixpkgs compares them: an integer (a string there would be Nix code, or a
+    crash when priorities are compared), or a lazy value that will be one."""
+    if type(value) is not int and not isinstance(value, Lazy):
+        raise EvalError(f"{what}: the priority must be an integer, not {type(value).__name__} {value!r}")
+    return value
+
+
 def mkOverride(priority: int, content: Any) -> Override:
-    return Override(priority, content)
+    return Override(int_priority(priority, "mkOverride"), content)
 
 
 def mkForce(content: Any) -> Override:
@@ -147,7 +155,7 @@ def mkImageMediaOverride(content: Any) -> Override:
 
 
 def mkOrder(priority: int, content: Any) -> Order:
-    return Order(priority, content)
+    return Order(int_priority(priority, "mkOrder"), content)
 
 
 def mkBefore(content: Any) -> Order:

@@ -32,7 +32,7 @@ from ..evaluate.errors import EvalCycle, EvalError, SourceError, show_option
 from ..evaluate.location import Loc, LocatedDict
 from ..evaluate.modules import Evaluation, ModuleRef
 from ..evaluate.options import MISSING, OptionDecl
-from ..evaluate.properties import If, Lazy, Merge, Order, Override, Property, force
+from ..evaluate.properties import If, Lazy, Merge, Order, Override, Property, force, int_priority
 from ..evaluate.renames import mkAliasOptionModule, mkRemovedOptionModule, mkRenamedOptionModule
 from ..evaluate.submodule import DeferredModule, DeferredModuleType, Submodule
 from ..nixlang import NixPath, NixValue
@@ -276,13 +276,18 @@ def decode(v: Any, file: Loc) -> Any:
         return v
     tag = v.get("__nixus")
     if tag is None:
-        out = LocatedDict({k: decode(x, file) if type(x) in _NESTED else x for k, x in v.items() if k != "__lines"})
-        lines = v.get("__lines")
-        if lines:  # in the order of the names (both sorted by Nix); a bare line is in the module's file
-            out.lines = {k: _loc(file.file, p) if type(p) is int else _loc(p[0], p[1])
-                         for k, p in zip(out, lines) if p is not None}
-        return out
+        return _decode_set(v, v.get("__lines"), file, skip="__lines")
     return _DECODERS.get(tag, _decode_plain)(v, file)
+
+
+def _decode_set(v: dict, lines: list | None, file: Loc, skip: str | None = None) -> LocatedDict:
+    """An attribute set of the fleet's, with where each attribute was defined (`skip`: the
+    driver's own name for the lines, when they came in the set)."""
+    out = LocatedDict({k: decode(x, file) if type(x) in _NESTED else x for k, x in v.items() if k != skip})
+    if lines:  # in the order of the names (both sorted by Nix); a bare line is in the module's file
+        out.lines = {k: _loc(file.file, p) if type(p) is int else _loc(p[0], p[1])
+                     for k, p in zip(out, lines) if p is not None}
+    return out
 
 
 _NESTED = (dict, list)
@@ -411,6 +416,10 @@ def _decode_rename(v: dict, file: Loc) -> Any:
     return mkRemovedOptionModule(a["option"], a["instructions"])
 
 
+def _priority(v: dict, file: Loc, function: str) -> Any:
+    return int_priority(decode(v["priority"], file), f"lib.{function} in {file.file}")
+
+
 def _decode_ref(v: dict, file: Loc) -> Any:
     what = v.get("what", "function")
     return NixFunction(tuple(v["ref"])) if what == "function" else NixRef(tuple(v["ref"]), what)
@@ -421,12 +430,13 @@ _DECODERS: dict[str, Callable[[dict, Loc], Any]] = {
     "later": lambda v, f: _Later(tuple(v["ref"])),
     "ref": _decode_ref,
     "path": lambda v, f: NixPath(v["path"]),
+    "attrs": lambda v, f: _decode_set(v["value"], v["lines"], f),
     "float": lambda v, f: float(v["value"]),
     "module": _decode_module,
     "if": lambda v, f: If(decode(v["condition"], f), decode(v["content"], f)),
     "merge": lambda v, f: Merge(decode(v["contents"], f)),
-    "override": lambda v, f: Override(decode(v["priority"], f), decode(v["content"], f)),
-    "order": lambda v, f: Order(decode(v["priority"], f), decode(v["content"], f)),
+    "override": lambda v, f: Override(_priority(v, f, "mkOverride"), decode(v["content"], f)),
+    "order": lambda v, f: Order(_priority(v, f, "mkOrder"), decode(v["content"], f)),
     "option": _decode_option,
     "nixus-type": _decode_type,
     "nixus-rename": _decode_rename,
@@ -478,8 +488,10 @@ def _encode(read: Callable[[], Any], path: tuple, pending: list, with_module: bo
             return {"__nixus": "pending"}
         except EvalError:
             return _UNREPRESENTABLE
-        return {k: _encode(partial(value.__getitem__, k), path + (k,), pending)
-                for k in names if k != "_module" or with_module}
+        encoded = {k: _encode(partial(value.__getitem__, k), path + (k,), pending)
+                   for k in names if k != "_module" or with_module}
+        # A set of the fleet's own that has a name of the driver's markers stays a set.
+        return {"__nixus": "attrs", "value": encoded} if "__nixus" in encoded else encoded
     if isinstance(value, DeferredModule) and any(_waits(d.value) for d in value.definitions):
         # Not passed back to Nix, but a part that waits for config (say, a NixOS setting computed
         # from another node) must still get its round.

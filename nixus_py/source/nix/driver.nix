@@ -47,6 +47,7 @@ let
     else if v.__nixus == "path" then /. + v.path
     else if v.__nixus == "ref" then resolve v.ref
     else if v.__nixus == "deferred" then { imports = map decode v.modules; }
+    else if v.__nixus == "attrs" then mapAttrs (_: decode) v.value
     else throw "nixus: unknown marker ${v.__nixus}";
 
   config = decode input.known;
@@ -170,10 +171,16 @@ let
         condition = false;
         content = { __nixus = "later"; ref = path ++ [ "content" ]; };
       }
-    else if x ? _type && isString x._type then
+    else if x ? _type && builtins.elem x._type moduleSystemTypes then
       { __nixus = x._type; } // mapAttrs (n: v: ser file (path ++ [ n ]) v) (removeAttrs x [ "_type" ])
+    else if x ? __nixus || x ? __lines then
+      # A set of the fleet's own with a name of nixus's markers: wrapped, so that it stays data.
+      { __nixus = "attrs"; value = mapAttrs (n: v: ser file (path ++ [ n ]) v) x; lines = linesOf file x; }
     else
       mapAttrs (n: v: ser file (path ++ [ n ]) v) x // { __lines = linesOf file x; };
+  # The `_type`s that mean something to the module system (nixpkgs lib's and nixus's lib.nix);
+  # any other `_type` is an attribute like the rest (nixus's own markers are not for data to name).
+  moduleSystemTypes = [ "if" "merge" "override" "order" "option" "nixus-type" "nixus-rename" ];
 
   # What a round needs before its input: loaded while nixus still works on the last round.
   loaded = foldl' (_: x: builtins.seq x null) null
