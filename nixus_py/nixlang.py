@@ -74,13 +74,21 @@ class Annotated:
     note: str
 
 
-_NEEDS_ESCAPE = re.compile(r'[\\"$\n\r\t]')
+_NEEDS_ESCAPE = re.compile(r'[\\"$\n\r\t\x00]')
+
+
+def not_nix(message: str) -> Exception:
+    """The error for a value that has no Nix form (the user's error, shown with no traceback)."""
+    from .evaluate.errors import EvalError  # late: evaluation errors show values through here
+    return EvalError(message)
 
 
 def quote_string(s: str) -> str:
     """A double-quoted Nix string literal meaning exactly `s` (escapes `\\`, `"`, `${`, control chars)."""
     if not _NEEDS_ESCAPE.search(s):  # most strings: nothing to escape
         return f'"{s}"'
+    if "\x00" in s:
+        raise not_nix(f"a Nix string cannot hold a NUL character: {s!r}")
     out = ['"']
     i = 0
     while i < len(s):
@@ -166,8 +174,9 @@ def _path_part(part: str) -> str:
 
 
 def _float(f: float) -> str:
+    f = float(f)  # its own value, not what a subclass's repr says
     if math.isnan(f) or math.isinf(f):
-        raise ValueError(f"Nix has no literal for the float {f!r}")
+        raise not_nix(f"Nix has no literal for the float {f!r}")
     if f != 0 and abs(f) < 2.2250738585072014e-308:
         # Nix cannot parse subnormal literals; dividing by a power of two is exact.
         return f"({_float(f * 2.0**200)} / {_float(2.0**200)})"
@@ -222,6 +231,9 @@ class NixWriter:
         if value is False:
             return "false"
         if isinstance(value, int):
+            value = int(value)  # its own value, not what a subclass's str says
+            if not -(2**63) <= value < 2**63:
+                raise not_nix(f"{value} is out of the range of Nix integers (64 bits, signed)")
             if value == -(2**63):  # its absolute value is no Nix integer literal
                 return f"({value + 1} - 1)"
             return str(value) if value >= 0 or _showing.get() else f"({value})"
@@ -229,7 +241,7 @@ class NixWriter:
             text = _float(value)
             return f"({text})" if text.startswith("-") and not _showing.get() else text
         if isinstance(value, str):
-            return self._string(value, level)
+            return self._string(str.__str__(value), level)
         if isinstance(value, NixValue):
             return value.nix()
         if isinstance(value, Mapping):
@@ -237,7 +249,10 @@ class NixWriter:
         if isinstance(value, (list, tuple)):
             return self._list(value, level)
         if callable(value):
-            return "<function>"
+            if showing():
+                return "<function>"
+            raise not_nix(f"the Python function {getattr(value, '__qualname__', value)!r} has no Nix form: "
+                          "only a whole NixOS module in `configuration` may be a function")
         return quote_string(str(value))
 
     def _annotated_text(self, value: Any, level: int) -> str:
@@ -252,7 +267,7 @@ class NixWriter:
     def _string(self, s: str, level: int) -> str:
         """Multi-line strings read best as indented strings, when Nix reads them back exactly."""
         indent = self.indent
-        if indent is not None and _fits_indented(s):
+        if indent is not None and _fits_indented(s) and "\x00" not in s:
             return _indented_string(s, " " * (indent * (level + 1)), " " * (indent * level))
         return quote_string(s)
 
@@ -316,6 +331,20 @@ def _note(value: Any) -> str:
 # Set while formatting for messages: numbers then read `-1` as nixpkgs' toPretty prints them,
 # not the `(-1)` that Nix source needs inside a list.
 _showing: contextvars.ContextVar[bool] = contextvars.ContextVar("nixus_showing", default=False)
+
+
+def showing() -> bool:
+    """Whether values are being written for a message, not as Nix source to evaluate."""
+    return _showing.get()
+
+
+def show_nix(value: NixValue) -> str:
+    """A Nix value as output shows it (a value only Nix holds, such as a function, by its kind)."""
+    token = _showing.set(True)
+    try:
+        return value.nix()
+    finally:
+        _showing.reset(token)
 
 
 def show_value(value: Any, limit: int = 5) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from .evaluate.location import LocatedDict
 from .evaluate.properties import Lazy, Property, force
 from .evaluate.submodule import DeferredModule
-from .nixlang import Annotated, NixValue
+from .nixlang import Annotated, NixValue, show_nix
 
 
 _PLAIN = frozenset({str, int, bool, float, type(None)})
@@ -31,7 +31,7 @@ def to_data(value: Any) -> Any:
         return {"_type": type(value).__name__.lower(),
                 **{f: to_data(getattr(value, f)) for f in value.__dataclass_fields__}}
     if isinstance(value, NixValue):
-        return {"__nix": value.nix()}
+        return {"__nix": show_nix(value)}
     if isinstance(value, DeferredModule):
         return {"__deferredModule": [{"file": str(d.file), "value": to_data(d.value)} for d in value.definitions]}
     if isinstance(value, Mapping):

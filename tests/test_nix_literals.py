@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nixus_py.evaluate import mkForce, mkIf
+from nixus_py.evaluate.errors import EvalError
 from nixus_py.nixlang import Annotated, NixPath, NixWriter, to_nix
 
 pytestmark = pytest.mark.nix
@@ -102,3 +103,30 @@ def test_a_path_is_the_path_nix_reads_whatever_its_characters(paths: list[str], 
     absolute = ["/x/" + p for p in paths]
     source = "[ " + " ".join(f"(toString {NixPath(p).nix()})" for p in absolute) + " ]"
     assert nix_equals_json(source, [os.path.normpath(p) for p in absolute], tmp_path), source
+
+
+@pytest.mark.parametrize("value,message", [
+    ("a\x00b", "cannot hold a NUL character"), ("a\nb\x00\n", "cannot hold a NUL character"),
+    (2**63, "out of the range of Nix integers"), (-(2**63) - 1, "out of the range of Nix integers"),
+    (float("nan"), "no literal for the float"), (lambda: 1, "has no Nix form"),
+])
+def test_a_value_without_a_nix_form_is_an_error_not_wrong_nix(value: Any, message: str) -> None:
+    with pytest.raises(EvalError, match=message):
+        to_nix({"v": [value]}, indent=2)
+
+
+def test_a_subclass_of_int_float_or_str_renders_as_its_value_not_its_str() -> None:
+    import enum
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Sneaky(str):
+        def __str__(self) -> str:
+            return '" + builtins.trace "X" "'
+
+    class Ratio(float):
+        def __repr__(self) -> str:
+            return "builtins.trace"
+
+    assert to_nix([Level.HIGH, Sneaky("a"), Ratio(0.5)]) == '[ 3 "a" 0.5 ]'

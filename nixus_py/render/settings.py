@@ -63,10 +63,13 @@ class _Flattener:
 
     def _setting(self, value: Any, where: str, why: str) -> SettingData:
         """One value as the plan shows it, with its origin and why."""
-        try:
-            text = self.writer.text(value)
-        except Exception:  # noqa: BLE001 - a Python module function renders as its identity
-            text = f"<function at {where}>"
+        if callable(value) and not isinstance(value, NixValue):
+            text = "<function>"  # a Python module function: the plan compares its settings instead
+        else:
+            try:
+                text = self.writer.text(value)
+            except Exception:  # noqa: BLE001 - a value with no Nix form renders as its identity
+                text = f"<function at {where}>"
         return {"value": text, "origin": where, "why": why}
 
 

@@ -35,7 +35,7 @@ from ..evaluate.options import MISSING, OptionDecl
 from ..evaluate.properties import If, Lazy, Merge, Order, Override, Property, force, int_priority
 from ..evaluate.renames import mkAliasOptionModule, mkRemovedOptionModule, mkRenamedOptionModule
 from ..evaluate.submodule import DeferredModule, DeferredModuleType, Submodule
-from ..nixlang import NixPath, NixValue
+from ..nixlang import NixPath, NixValue, not_nix, showing
 from . import nixstart
 from .nixstart import DRIVER
 
@@ -83,7 +83,9 @@ class NixRef(NixValue):
     what: str = "function"
 
     def nix(self) -> str:
-        return f"(nixus.ref {json.dumps(list(self.ref))})"
+        if showing():
+            return f"<{self.what}>"
+        raise not_nix(f"a Nix {self.what} from a .nix file cannot be written into a rendered module yet")
 
 
 class NixFunction(NixRef, ModuleRef):
