@@ -32,7 +32,7 @@ def test_a_node_builds_exactly_its_rendered_module(tmp_path: Path, directory: st
             "defaults": {{"nixpkgs": {str(nixpkgs)!r}}},
             "nodes": {{
                 "a": {{"configuration": {{"environment": {{"etc": {{"a": {{"text": "a's own"}}}}}}}}}},
-                HOSTILE: {{"configuration": {{"environment": {{"etc": {{"own": {{"text": "its own"}}}}}}}}}},
+                HOSTILE: {{"host": "192.0.2.1", "configuration": {{"environment": {{"etc": {{"own": {{"text": "its own"}}}}}}}}}},
             }},
         }}]
         """))

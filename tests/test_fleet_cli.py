@@ -98,6 +98,8 @@ def test_type_error_names_option_and_line_nix(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("option,node", [
     ("user", r'"user": "deploy\nevil::0:0::/root:/bin/sh"'),  # a passwd line of its own on the host
+    ("host", r'"host": "10.0.0.3,*"'),  # in known_hosts: this host's key for every host
+    ("host", r'"host": "-oProxyCommand=reboot"'),  # an option to ssh
     ("secrets.s.user", r'"secrets": {"s": {"source": "x", "user": "root\troot\t4755"}}'),  # manifest fields
     ("secrets.s.group", r'"secrets": {"s": {"source": "x", "group": "wheel "}}'),
     ("secrets.s.path", r'"secrets": {"s": {"source": "x", "path": "relative/path"}}'),

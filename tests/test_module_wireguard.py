@@ -7,6 +7,8 @@ import json
 import stat
 from pathlib import Path
 
+import pytest
+
 from conftest import run_nixus
 
 
@@ -114,6 +116,29 @@ def test_endpoint_missing_where_needed(tmp_path: Path) -> None:
 def test_invalid_subnet_is_a_type_error(tmp_path: Path) -> None:
     err = _error(tmp_path, MESH.replace("fd00:1::/64", "10.0.0.1/24"))
     assert "vpn.networks.m.subnet' is not of type `IPv4 or IPv6 subnet in CIDR notation" in err
+
+
+@pytest.mark.parametrize("change,option,expected", [
+    # NixOS's wireguard and firewall modules paste these into root shell scripts on every member.
+    (("'a': {}", "'a': {'address': 'fd00:1::5%$(reboot)'}"), "members.a.address", "not of type `null or IPv4 or IPv6 address"),
+    (("fd00:1::/64", "fd00:1::%$(reboot)/64"), "subnet", "not of type `IPv4 or IPv6 subnet"),
+    (("'b': {}", "'b': {'endpoint': '1.2.3.4:51820$(reboot)'}"), "members.b.endpoint", "not of type `null or `host:port"),
+    (("'b': {}", "'b': {'publicKey': 'k$(reboot)='}"), "members.b.publicKey", "not of type `null or WireGuard public key"),
+    (("'b': {}", "'b': {'privateKeyFile': '/run/k$(reboot)'}"), "members.b.privateKeyFile", "not of type `null or string matching"),
+    (("'subnet'", "'interface': 'w;reboot', 'subnet'"), "interface", "not of type `string matching"),
+    (("{'m': ", "{'m$(reboot)': "), "", "is not a valid network name"),
+])
+def test_a_value_bound_for_a_members_shell_scripts_is_checked(
+        tmp_path: Path, change: tuple[str, str], option: str, expected: str) -> None:
+    err = _error(tmp_path, MESH.replace(*change))
+    network = "m" if "m$" not in change[1] else '"m$(reboot)"'
+    assert f"vpn.networks.{network}{'.' + option if option else ''}' " in err and expected in err, err
+    assert "fleet.py:3" in err
+
+
+def test_an_auto_endpoint_needs_a_host_a_peer_can_use(tmp_path: Path) -> None:
+    err = _error(tmp_path, MESH, nodes="{'a': {'host': 'fe80::1%eth0'}, 'b': {}, 'c': {}}")
+    assert "vpn.networks.m.members.a.endpoint' is `auto', but the node's host `fe80::1%eth0'" in err
 
 
 def test_a_private_key_replaced_in_the_state_gives_its_public_key_to_lock_and_peers(tmp_path: Path) -> None:

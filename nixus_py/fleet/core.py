@@ -13,6 +13,9 @@ HERE = Loc(__file__)
 # manifest hold no whitespace or control characters, which would add fields or lines there.
 ACCOUNT = types.strMatching(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?")
 ABSOLUTE_PATH = types.strMatching(r"/[^\x00-\x20\x7f]*")
+# A hostname or an IP address (an IPv6 one perhaps with its zone): it becomes ssh's host argument,
+# a known_hosts name (where `,` and `*` would name other hosts) and a WireGuard endpoint.
+HOST = types.strMatching(r"[A-Za-z0-9_.:][A-Za-z0-9_.:-]*(%[A-Za-z0-9_.-]+)?")
 
 
 def _secret_options(name: str, **_: Any) -> dict:
@@ -38,7 +41,7 @@ NODE_OPTIONS = {
     "options": {
         "enable": mkOption(type=types.bool, default=True,
                            description="Whether this node is part of deployments."),
-        "host": mkOption(type=types.str, defaultText="the node's name",
+        "host": mkOption(type=HOST, defaultText="the node's name",
                          description="Address (hostname or IP) that nixus uses to reach the node."),
         "port": mkOption(type=types.port, default=22, description="SSH port of the node."),
         "user": mkOption(type=ACCOUNT, default="root", description="User that nixus logs in as."),
