@@ -17,6 +17,7 @@ from collections import defaultdict
 from typing import Any
 
 from nixus_py.evaluate import lazy, mkDefault, mkOption, types
+from nixus_py.fleet.core import ACCOUNT, HOST
 from nixus_py.fleet.provenance import Fact, per_evaluation
 from nixus_py.nixlang import Annotated
 
@@ -52,7 +53,7 @@ def _key_options(**_: Any) -> dict:
 
 def _access_options(**_: Any) -> dict:
     return {"options": {
-        "hostNames": mkOption(type=types.listOf(types.str), default=[],
+        "hostNames": mkOption(type=types.listOf(HOST), default=[],
                               description="Extra names under which the other nodes know this node in "
                                           "their known_hosts (its `host` is always one)."),
         "keys": mkOption(type=types.attrsOf(types.submodule(_key_options)), default={},
@@ -82,6 +83,9 @@ class _Grants:
                         self._require_node(nodes, path, target)
                         targets.add(target)
                     for user, allowed in users.items():
+                        if not ACCOUNT.check(user):  # a passwd entry and a file name on the target
+                            raise self.fact.error(path + (user,), "is not a user name: letters, digits, "
+                                                                  "`_', `.' and `-' (and a final `$')")
                         if allowed:
                             why = self.fact.why(path + (user,))
                             self.authorized[target][user].append(Annotated(key["publicKey"], why))

@@ -65,3 +65,17 @@ def test_malformed_public_key_is_a_type_error(tmp_path: Path) -> None:
     assert code == 1
     assert "ssh.access.laptop.keys.alice.publicKey' is not of type `SSH public key" in err
     assert "fleet.py:5" in err
+
+
+def test_a_granted_user_that_is_no_user_name_is_an_error(tmp_path: Path) -> None:
+    """The name becomes a passwd entry and a file name on the target."""
+    code, err, _ = _render(tmp_path, FLEET.replace('{"root": True}', '{"../../etc/x": True}'))
+    assert code == 1 and "Traceback" not in err
+    assert 'ssh.access.laptop.keys.alice.hasAccessTo.web1."../../etc/x"\' is not a user name' in err
+    assert "fleet.py:6" in err
+
+
+def test_an_extra_host_name_that_would_name_other_hosts_is_an_error(tmp_path: Path) -> None:
+    code, err, _ = _render(tmp_path, FLEET.replace('"ssh": {"access": {"laptop": {',
+                                                   '"ssh": {"access": {"web1": {"hostNames": ["web1,*"]}, "laptop": {'))
+    assert code == 1 and "ssh.access.web1.hostNames.\"[definition 1-entry 1]\"' is not of type" in err, err
