@@ -19,6 +19,7 @@ from .evaluate.errors import NixusError, show_option
 from .interrupts import interrupt
 from .evaluate.modules import Level, Option
 from .evaluate.options import MISSING
+from .fleet.core import node_file
 from .fleet.evaluate import load_fleet
 from .fleet.select import select_nodes
 from .nixlang import to_nix
@@ -83,7 +84,7 @@ def render_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
     renderer = Renderer(fleet.file, out_dir)
     for name in select_nodes(nodes, on):
         text = renderer.node(name, nodes[name]["configuration"])
-        target = out_dir / f"{name}.nix"
+        target = node_file(out_dir, name, ".nix")
         if not target.exists() or target.read_text() != text:
             target.write_text(text)
         typer.echo(str(target))

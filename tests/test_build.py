@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import nixpkgs_lib, run_nixus
+from nixus_py.build.nodes import NodeBuild, _instantiate, _node_expr, _realise, _valid
 from nixus_py.testbed.hosts import TESTBED_OS
 
 pytestmark = pytest.mark.nix
@@ -19,33 +20,56 @@ pytestmark = pytest.mark.nix
 HOSTILE = "a.nix ] ++ [ { environment.etc.evil.text = ''pwned''; } ]; }).config.system.build.toplevel; #"
 
 
-@pytest.mark.parametrize("directory", ["fleet", "my fleet"])
-def test_a_node_builds_exactly_its_rendered_module(tmp_path: Path, directory: str) -> None:
-    fleet = tmp_path / directory
-    nixpkgs = fleet / "nixpkgs"  # the testbed OS beside the real nixpkgs lib
+def _nixpkgs(directory: Path) -> Path:
+    """The testbed OS beside the real nixpkgs lib, as a node's `nixpkgs`."""
+    nixpkgs = directory / "nixpkgs"
     nixpkgs.mkdir(parents=True)
     (nixpkgs / "lib").symlink_to(nixpkgs_lib())
     (nixpkgs / "nixos").symlink_to(TESTBED_OS)
+    return nixpkgs
+
+
+def _etc(out: str) -> dict[str, str]:
+    """The etc files of a built testbed system."""
+    return {e["target"]: e["text"] for e in json.loads((Path(out) / "settings.json").read_text())["etc"]}
+
+
+def test_a_fleet_in_a_directory_with_a_space_builds_each_node_from_its_own_module(tmp_path: Path) -> None:
+    fleet = tmp_path / "my fleet"
+    nixpkgs = _nixpkgs(fleet)
     (fleet / "fleet.py").write_text(textwrap.dedent(f"""\
-        HOSTILE = {HOSTILE!r}
         modules = [{{
             "defaults": {{"nixpkgs": {str(nixpkgs)!r}}},
             "nodes": {{
                 "a": {{"configuration": {{"environment": {{"etc": {{"a": {{"text": "a's own"}}}}}}}}}},
-                HOSTILE: {{"host": "192.0.2.1", "configuration": {{"environment": {{"etc": {{"own": {{"text": "its own"}}}}}}}}}},
+                "b": {{"configuration": {{"environment": {{"etc": {{"b": {{"text": "b's own"}}}}}}}}}},
             }},
         }}]
         """))
     r = run_nixus("build", "--json", cwd=fleet)
     assert r.code == 0, r.err
     built = {b["node"]: b for b in json.loads(r.out)}
-    assert built.keys() == {"a", HOSTILE} and all(b["ok"] for b in built.values()), r.out
-    etc = {node: {e["target"]: e["text"] for e in json.loads((Path(b["path"]) / "settings.json").read_text())["etc"]}
-           for node, b in built.items()}
-    assert etc == {"a": {"a": "a's own"}, HOSTILE: {"own": "its own"}}
+    assert {node: _etc(b["path"]) for node, b in built.items()} == {"a": {"a": "a's own"}, "b": {"b": "b's own"}}
+
+
+def test_a_node_whose_name_would_close_the_module_list_builds_exactly_its_module(tmp_path: Path) -> None:
+    """At the build itself, whatever checks the names before: the name is data to Nix."""
+    nixpkgs, rendered, build_dir = _nixpkgs(tmp_path), tmp_path / "rendered", tmp_path / "build"
+    rendered.mkdir(), build_dir.mkdir()
+    builds = []
+    for name, etc in (("a", "a"), (HOSTILE, "own")):
+        text = f'{{ ... }}: {{ environment.etc.{etc}.text = "{etc}"; }}\n'
+        module = rendered / f"{name}.nix"
+        module.write_text(text)
+        b = NodeBuild(name, module)
+        b.expr, _ = _node_expr(name, {"nixpkgs": str(nixpkgs), "system": "x86_64-linux"}, module, text, tmp_path)
+        builds.append(b)
+    _instantiate(builds, build_dir, lambda node, phase: None, jobs=2)
+    _realise(builds, lambda node, phase: None, jobs=2)
+    assert all(b.ok for b in builds), [b.error for b in builds]
+    assert [_etc(b.out or "") for b in builds] == [{"a": "a"}, {"own": "own"}]
 
 
 def test_a_cached_path_that_is_no_store_path_counts_as_missing() -> None:
     """cache.json is state on disk: what it names reaches a host's shell only once Nix vouches for it."""
-    from nixus_py.build.nodes import _valid
     assert _valid(["/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x;reboot"]) == set()

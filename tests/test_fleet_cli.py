@@ -236,3 +236,15 @@ def test_reading_a_renamed_option_warns_from_fleet_nix_as_from_fleet_py(tmp_path
                       env={"NIXUS_MODULES_DIR": "/nonexistent"})
         assert r.code == 0 and r.out.strip() == "5", r.err
         assert "Obsolete option `old' is used. It was renamed to `new'." in r.err, name
+
+
+@pytest.mark.parametrize("name", ["../fleet", "/*x", "a,b", "@x", "web*", "a b", "", ".hidden", "-x", "a\nb", "é"])
+def test_a_node_name_that_is_no_file_name_or_selector_is_an_error_and_writes_nothing(
+        tmp_path: Path, name: str) -> None:
+    (tmp_path / "fleet.py").write_text(f'modules = [{{"nodes": {{\n  {name!r}: {{"host": "192.0.2.1"}}}}}}]\n')
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for command in (["render", "-o", "out"], ["eval", "nodes"], ["plan"]):
+        r = run_nixus(*command, cwd=tmp_path)
+        assert r.code == 1 and "Traceback" not in r.err, r.err
+        assert "is not a valid node name" in r.err and "fleet.py:2" in r.err, r.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

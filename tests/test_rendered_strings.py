@@ -125,3 +125,16 @@ def test_a_priority_that_is_not_a_number_is_an_error_not_code(tmp_path: Path) ->
     r = run_nixus("render", "-o", "out", cwd=tmp_path)
     assert r.code == 1 and "trace: X" not in r.err and "Traceback" not in r.err, r.err
     assert "lib.mkOverride in" in r.err and "fleet.nix" in r.err and "the priority must be an integer" in r.err
+
+
+def test_a_fleet_nix_in_a_directory_whose_name_looks_like_nix_code_evaluates_as_written(tmp_path: Path) -> None:
+    """Module files reach the driver as strings (JSON), never pasted into an expression."""
+    fleet = tmp_path / "fleet ${builtins.trace \"X\" \"\"} \"q\" 's"
+    fleet.mkdir()
+    (fleet / "fleet.nix").write_text('{ imports = [ ./node.nix ]; nodes.a.host = "192.0.2.1"; }\n')
+    (fleet / "node.nix").write_text('{ nodes.a.tags = [ "from-node-nix" ]; }\n')
+    r = run_nixus("eval", "--json", "nodes.a.tags", cwd=fleet)
+    assert r.code == 0 and "trace: X" not in r.err, r.err
+    assert json.loads(r.out) == ["from-node-nix"]
+    rendered = run_nixus("render", "-o", "out", cwd=fleet)
+    assert rendered.code == 0 and "trace: X" not in rendered.err, rendered.err

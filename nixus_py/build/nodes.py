@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..fleet.core import node_file
 from ..fleet.evaluate import Fleet
 from ..nixlang import NixPath, NixValue, quote_string
 from ..render.node import Renderer
@@ -65,7 +66,7 @@ def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 
     builds = []
     for name in nodes:
         progress(name, "render")
-        b = NodeBuild(name, rendered / f"{name}.nix")
+        b = NodeBuild(name, node_file(rendered, name, ".nix"))
         try:
             text = renderer.node(name, config_nodes[name]["configuration"])
             if not b.module.exists() or b.module.read_text() != text:

@@ -26,6 +26,7 @@ from typing import Any, Iterator, Literal
 
 from ..build.nodes import NodeBuild, build_nodes
 from ..evaluate.errors import NixusError
+from ..fleet.core import node_file
 from ..fleet.evaluate import Fleet
 from ..fleet.graph import deploy_order
 from ..interrupts import on_interrupt
@@ -263,7 +264,7 @@ class Deployment:
 
     def _record(self, state: State, deploy_id: int, r: HostResult) -> None:
         conf = self.fleet.config["nodes"][r.node]["configuration"]
-        rendered_file = self.fleet.rendered_dir / f"{r.node}.nix"
+        rendered_file = node_file(self.fleet.rendered_dir, r.node, ".nix")
         rendered = rendered_file.read_text() if rendered_file.exists() else \
             render_node(r.node, conf, self.fleet.file, rendered_file.parent)
         outcome = r.outcome if r.outcome != "switched" or self.goal == "switch" else f"{self.goal}-ok"

@@ -11,8 +11,9 @@ from ..evaluate.location import Loc, set_display_base
 from ..evaluate.modules import ConfigProxy, Evaluation
 from .. import settings
 from ..present import to_data
-from .core import fleet_module
+from .core import NODE_NAME, NODE_NAME_RULE, fleet_module
 from .lock import lock_path, public_keys, read_lock, write_lock
+from .provenance import Fact
 
 DEFAULT_FILES = ("fleet.py", "fleet.nix")
 # The bundled cross-host modules: ordinary modules, loaded like a user's (NIXUS_MODULES_DIR overrides).
@@ -56,6 +57,13 @@ def evaluate_fleet(path: str | Path | None = None, lock: dict | None = None) -> 
     return make()
 
 
+def _check_node_names(ev: Evaluation) -> None:
+    """Every node's name is one that its files and `--on` can use, before any of them is made."""
+    for name in ev.config["nodes"]:
+        if not NODE_NAME.fullmatch(name):
+            raise Fact(ev.options["nodes"], ("nodes",)).error((name,), f"is not a valid node name: {NODE_NAME_RULE}")
+
+
 @dataclass
 class Fleet:
     """An evaluated fleet with its file, state directory and up-to-date lock."""
@@ -81,6 +89,7 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
     state = settings.state_dir(file)
     lock = read_lock(file)
     ev = evaluate_fleet(file, lock)
+    _check_node_names(ev)
     wanted = dict(ev.config["generatedKeys"])
     have = lock.get("keys", {})
     public = public_keys(state, wanted)

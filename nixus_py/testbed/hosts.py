@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..evaluate.errors import NixusError
+from ..fleet.core import node_file
 
 TESTBED_OS = Path(__file__).resolve().parent / "os" / "nixos"
 SSH_WAIT = 15.0
@@ -158,7 +159,7 @@ class Testbed:
         return [self.hosts[n] for n in nodes]
 
     def _create(self, node: str, index: int) -> Host:
-        d = self.root / "hosts" / node
+        d = node_file(self.root / "hosts", node)
         if d.exists():
             _remove_tree(d)
         for sub in ("nix", "root", "home", "var/lib/nixus", "var/log"):
