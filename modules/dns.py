@@ -19,13 +19,34 @@ from nixus_py.fleet.provenance import Fact, per_evaluation
 from nixus_py.nixlang import Annotated
 
 RECORD_TYPES = ["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "CAA"]
+# Every name and every piece of record data goes into the zone file (one record per line) and
+# nsd.conf: each is checked to be what it claims, so that no value can add a line, a record or a
+# comment (`;`) that nobody declared.
 _LABEL = r"(\*|[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)"
-_FQDN = re.compile(rf"^({_LABEL}\.)+$")
+_FQDN = re.compile(rf"({_LABEL}\.)+")
+_NAME = re.compile(rf"({_LABEL}\.)*{_LABEL}\.?|\.")  # absolute or relative to the zone; `.` is the root
+_PRINTABLE = frozenset(range(0x21, 0x7f)) | {0x20}
 
 
 def _fqdn(name: str) -> str:
     """`example.org` and `example.org.` both mean the absolute name `example.org.`."""
     return name if name.endswith(".") else name + "."
+
+
+def _is_fqdn(name: str) -> bool:
+    return len(name) <= 254 and _FQDN.fullmatch(_fqdn(name)) is not None
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address `text` is, without a scope id (`fe80::1%eth0` names no address in a zone)."""
+    try:
+        return ipaddress.ip_address(text) if "%" not in text else None
+    except ValueError:
+        return None
+
+
+_NOT_A_NAME = "is not a domain name: labels of letters, digits, `_' and `-', separated by dots"
+dns_name = types.addCheck(types.str, _is_fqdn, "dnsName", "domain name (labels of letters, digits, `_' and `-')")
 
 
 def _record_options(**_: Any) -> dict:
@@ -49,7 +70,7 @@ def _zone_options(name: str, **_: Any) -> dict:
                                 description="Nodes that serve copies transferred from the primary."),
         "ttl": mkOption(type=types.ints.unsigned, default=3600, description="Default TTL of the records."),
         "soa": {
-            "rname": mkOption(type=types.str, default=f"hostmaster.{zone}",
+            "rname": mkOption(type=dns_name, default=f"hostmaster.{zone}",
                               description="Mailbox of the zone's administrator, as a name."),
             "refresh": mkOption(type=types.ints.unsigned, default=3600, description="SOA refresh."),
             "retry": mkOption(type=types.ints.unsigned, default=600, description="SOA retry."),
@@ -120,9 +141,11 @@ class _Zone:
                 self.fail(("nodeRecords",), f"contains `{node}', but there is no such node")
             source = zone["nodeAddress"] if node in zone["nodeRecords"] else "host"
             address = self._address_of(node, source)
-            try:
-                ip = ipaddress.ip_address(address)
-            except ValueError:
+            ip = _ip(address)
+            if not _is_fqdn(f"{node}.{self.fqdn}"):
+                self.fail(("nodeRecords",) if node in zone["nodeRecords"] else (),
+                          f"gives the node `{node}' a record, but `{node}.{self.fqdn}' is no domain name")
+            if ip is None:
                 if node in zone["nodeRecords"]:
                     self.fail(("nodeRecords",), f"contains `{node}', whose address `{address}' is not an IP "
                                                 f"address (set `nodeAddress' or the node's host)")
@@ -150,12 +173,11 @@ class _Zone:
 
     def server_address(self, node: str, role: str) -> str:
         host = self.fleet["nodes"][node]["host"]
-        try:
-            return str(ipaddress.ip_address(host))
-        except ValueError:
+        ip = _ip(host)
+        if ip is None:
             self.fail((role,), f"contains `{node}', whose host `{host}' is not an IP address; nsd's "
                                f"transfer and notify lists need addresses")
-            raise AssertionError from None
+        return str(ip)
 
     def node_config(self, node: str) -> dict:
         why = f"dns.zones.{self.name}"
@@ -173,30 +195,44 @@ class _Zone:
 
 
 def _rdata(kind: str, data: str) -> str:
+    """Record data as the zone file writes it: TXT as quoted strings of at most 255 bytes."""
     if kind != "TXT":
         return data
     raw = data.encode()
     chunks = [raw[i:i + 255] for i in range(0, len(raw), 255)] or [b""]
-    return " ".join('"' + c.decode("utf-8", "surrogateescape").replace("\\", "\\\\").replace('"', '\\"') + '"'
-                    for c in chunks)
+    return " ".join(map(_character_string, chunks))
+
+
+def _character_string(chunk: bytes) -> str:
+    """One <character-string> as RFC 1035 writes it: quoted, with `"` and `\\` escaped and every
+    byte outside printable ASCII as `\\DDD` (a byte split off a UTF-8 character, say)."""
+    return '"' + "".join("\\" + chr(b) if b in (0x22, 0x5C) else chr(b) if b in _PRINTABLE else f"\\{b:03d}"
+                         for b in chunk) + '"'
+
+
+def _target_ok(target: str) -> bool:
+    return _NAME.fullmatch(target) is not None
 
 
 def _check_record(name: str, r: Any, fail: Any) -> dict:
     kind, data = r["type"], r["data"]
-    ok = True
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in data):
+        fail(f"has a {kind} record with a control character (a newline, say) in its data: {data!r}")
     if kind in ("A", "AAAA"):
-        try:
-            ok = ipaddress.ip_address(data).version == (4 if kind == "A" else 6)
-        except ValueError:
-            ok = False
+        ip = _ip(data)
+        ok = ip is not None and ip.version == (4 if kind == "A" else 6)
     elif kind in ("CNAME", "NS"):
-        ok = bool(_FQDN.match(_fqdn(data)))
+        ok = _is_fqdn(data)
     elif kind == "MX":
-        ok = bool(re.fullmatch(r"\d{1,5} \S+", data))
+        m = re.fullmatch(r"(\d{1,5}) (\S+)", data)
+        ok = m is not None and int(m.group(1)) < 2**16 and _target_ok(m.group(2))
     elif kind == "SRV":
-        ok = bool(re.fullmatch(r"\d{1,5} \d{1,5} \d{1,5} \S+", data))
-    elif kind == "CAA":
-        ok = bool(re.fullmatch(r"\d{1,3} [a-z0-9]+ \"[^\"]*\"", data))
+        m = re.fullmatch(r"(\d{1,5}) (\d{1,5}) (\d{1,5}) (\S+)", data)
+        ok = m is not None and all(int(x) < 2**16 for x in m.groups()[:3]) and _target_ok(m.group(4))
+    elif kind == "CAA":  # RFC 8659: flags, a tag, and a value of printable characters
+        ok = re.fullmatch(r"\d{1,3} [A-Za-z0-9]+ \"[\x20\x21\x23-\x5b\x5d-\x7e]*\"", data) is not None
+    else:  # TXT: any text, written escaped
+        ok = True
     if not ok:
         fail(f"has an invalid {kind} record: `{data}'")
     return {"type": kind, "data": data, "ttl": r["ttl"], "why": f"dns.records.\"{name}\""}
@@ -205,6 +241,9 @@ def _check_record(name: str, r: Any, fail: Any) -> dict:
 class _Dns:
     def __init__(self, fleet: Any, options: Any):
         zones, records = fleet["dns"]["zones"], fleet["dns"]["records"]
+        for z in zones:
+            if not _is_fqdn(z):
+                raise Fact(options["dns"]["zones"], ("dns", "zones")).error((z,), _NOT_A_NAME)
         by_zone: dict[str, dict[str, list]] = {_fqdn(z): {} for z in zones}
         fact = Fact(options["dns"]["records"], ("dns", "records"))
         for name in sorted(records):
@@ -214,6 +253,8 @@ class _Dns:
             def fail(message: str, name: str = name) -> None:
                 raise fact.error((name,), message)
 
+            if not _is_fqdn(name):
+                fail(_NOT_A_NAME)
             if zone is None:
                 fail(f"is in no declared zone (zones: {', '.join(sorted(by_zone)) or 'none'})")
             by_zone[zone][fqdn] = [_check_record(name, r, fail) for r in records[name]]  # type: ignore[index]

@@ -30,8 +30,21 @@ def _render(tmp_path: Path, zones: str = ZONES, records: str = RECORDS):
     return run_nixus("render", "-o", "out", cwd=tmp_path)
 
 
+def _checked_zone(tmp_path: Path, data: str) -> str:
+    """The zone as nsd itself reads it (`nsd-checkzone -p`): the real checker of every zone file."""
+    zone_file = tmp_path / "checked.zone"
+    zone_file.write_text(data)
+    check = subprocess.run([shutil.which("nsd-checkzone") or "nsd-checkzone", "-p", "example.org", str(zone_file)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    return check.stdout
+
+
 def _zone(tmp_path: Path) -> dict:
-    return eval_rendered(tmp_path / "out/ns1.nix", 'services.nsd.zones."example.org."')  # type: ignore[return-value]
+    """The zone as the primary's rendered module gives it to NixOS, checked by nsd-checkzone."""
+    zone = eval_rendered(tmp_path / "out/ns1.nix", 'services.nsd.zones."example.org."')
+    _checked_zone(tmp_path, zone["data"])
+    return zone
 
 
 def test_primary_serves_zone_data_that_nsd_accepts(tmp_path: Path) -> None:
@@ -42,11 +55,6 @@ def test_primary_serves_zone_data_that_nsd_accepts(tmp_path: Path) -> None:
     data = zone["data"]
     assert "web1 IN A 192.0.2.11" in data and "www IN CNAME web1.example.org." in data
     assert '"v=spf1 ' + "x" * 248 + '" "' + "x" * 52 + '"' in data  # TXT over 255 bytes is split
-    zone_file = tmp_path / "example.org.zone"
-    zone_file.write_text(data)
-    check = subprocess.run([shutil.which("nsd-checkzone") or "nsd-checkzone", "example.org", str(zone_file)],
-                           capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_secondary_transfers_from_primary_and_both_open_port_53(tmp_path: Path) -> None:
@@ -90,6 +98,60 @@ def test_a_txt_record_and_a_text_that_look_like_nix_code_stay_text(tmp_path: Pat
     zones = [d["value"]["services"]["nsd"]["zones"] for d in shown["__deferredModule"]
              if "nsd" in d["value"].get("services", {})]
     assert [z["example.org."]["data"] for z in zones] == [data]
+
+
+def _txt_bytes(presentation: str) -> bytes:
+    """The bytes of a TXT record's strings in zone-file presentation (`"a\\"b" "\\195\\169"`), joined."""
+    out, i, quoted = bytearray(), 0, False
+    while i < len(presentation):
+        c = presentation[i]
+        if c == '"':
+            quoted = not quoted
+        elif quoted and c == "\\" and presentation[i + 1:i + 4].isdigit():
+            out.append(int(presentation[i + 1:i + 4]))
+            i += 3
+        elif quoted and c == "\\":
+            out += presentation[i + 1].encode()
+            i += 1
+        elif quoted:
+            out += c.encode()
+        i += 1
+    return bytes(out)
+
+
+# Text that zone files treat specially (quotes, escapes, comments, parentheses) and multi-byte
+# characters where the 255-byte split falls inside one.
+TXT_VALUES = ['quote " backslash \\ semicolon ; paren ( ) dollar $ at @', "é" * 200, "x" + "😀" * 80,
+              "v=DKIM1; k=rsa; p=" + "A" * 400]
+
+
+def test_txt_records_of_any_text_read_back_exactly_from_the_zone_nsd_accepts(tmp_path: Path) -> None:
+    records = "{" + ", ".join(f"'t{i}.example.org.': [{{'type': 'TXT', 'data': {v!r}}}]"
+                              for i, v in enumerate(TXT_VALUES)) + "}"
+    r = _render(tmp_path, records=records)
+    assert r.code == 0, r.err
+    printed = _checked_zone(tmp_path, _zone(tmp_path)["data"])
+    for i, value in enumerate(TXT_VALUES):
+        line = next(line for line in printed.splitlines() if line.startswith(f"t{i}\t"))
+        assert _txt_bytes(line.split("\tTXT\t", 1)[1]) == value.encode(), line
+
+
+@pytest.mark.parametrize("records,zones,expected", [
+    ("{'a.example.org.\\nevil IN A 6.6.6.6\\nx.example.org.': [{'type': 'A', 'data': '192.0.2.9'}]}", None,
+     "is not a domain name"),
+    ("{'a.example.org.': [{'type': 'TXT', 'data': 'token\\n'}]}", None, "with a control character"),
+    ("{'a.example.org.': [{'type': 'AAAA', 'data': 'fd00::1%x\\n@ IN NS evil.'}]}", None, "with a control character"),
+    ("{'a.example.org.': [{'type': 'AAAA', 'data': 'fe80::1%eth0'}]}", None, "has an invalid AAAA record"),
+    ("{'a.example.org.': [{'type': 'CAA', 'data': '0 issue \"ca\\\\\\\\\"'}]}", None, "has an invalid CAA record"),
+    ("{'a.example.org.': [{'type': 'MX', 'data': '10 mail;x'}]}", None, "has an invalid MX record"),
+    (None, "{'example.org\\n@ IN A 6.6.6.6': {'primary': 'ns1'}}", "is not a domain name"),
+    (None, "{'example.org': {'primary': 'ns1', 'soa': {'rname': 'a.example.org. ; x'}}}",
+     "is not of type `domain name"),
+])
+def test_a_name_or_record_data_that_would_add_to_the_zone_file_is_an_error(
+        tmp_path: Path, records: str | None, zones: str | None, expected: str) -> None:
+    err = _error(tmp_path, **({"records": records} if records else {}), **({"zones": zones} if zones else {}))
+    assert expected in err and "fleet.py:" in err, err
 
 
 def _error(tmp_path: Path, **kw: str) -> str:
