@@ -10,37 +10,13 @@ through nixus can lock nixus out.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections import defaultdict
 from typing import Any
 
 from nixus_py.evaluate import lazy, mkDefault, mkOption, types
-from nixus_py.fleet.core import ACCOUNT, HOST
+from nixus_py.fleet.formats import ACCOUNT, HOST, public_key
 from nixus_py.fleet.provenance import Fact, per_evaluation
 from nixus_py.nixlang import Annotated
-
-_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-              "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
-
-
-def valid_public_key(text: str) -> bool:
-    """An OpenSSH public key line: `<type> <base64 blob naming the same type> [comment]`."""
-    m = re.fullmatch(r"(\S+) ([A-Za-z0-9+/]+={0,2})( [^\n]*)?", text.strip())
-    if not m or m.group(1) not in _KEY_TYPES:
-        return False
-    try:
-        blob = base64.b64decode(m.group(2), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    size = int.from_bytes(blob[:4], "big")
-    return blob[4:4 + size] == m.group(1).encode()
-
-
-public_key = types.addCheck(types.str, valid_public_key, "sshPublicKey",
-                            "SSH public key (`<type> <base64> [comment]`)")
-
 
 def _key_options(**_: Any) -> dict:
     return {"options": {

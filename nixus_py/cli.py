@@ -19,7 +19,7 @@ from .evaluate.errors import NixusError, show_option
 from .interrupts import interrupt
 from .evaluate.modules import Level, Option
 from .evaluate.options import MISSING
-from .fleet.core import node_file
+from .fleet.formats import node_file
 from .fleet.evaluate import load_fleet
 from .fleet.select import select_nodes
 from .nixlang import to_nix

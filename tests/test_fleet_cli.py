@@ -248,3 +248,24 @@ def test_a_node_name_that_is_no_file_name_or_selector_is_an_error_and_writes_not
         assert r.code == 1 and "Traceback" not in r.err, r.err
         assert "is not a valid node name" in r.err and "fleet.py:2" in r.err, r.err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKyFD3+Dy1lYkzOkQf1nYNPKvC0D7VnwBuzfAW93L7Zw"
+
+
+def test_host_keys_pasted_from_ssh_keyscan_lose_their_host_field(tmp_path: Path) -> None:
+    (tmp_path / "fleet.py").write_text(
+        f'modules = [{{"nodes": {{"a": {{"hostKeys": ["10.0.0.1 {HOST_KEY}", "{HOST_KEY} root@a\\n"]}}}}}}]\n')
+    r = run_nixus("eval", "--json", "nodes.a.hostKeys", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert json.loads(r.out) == [HOST_KEY, f"{HOST_KEY} root@a\n"]
+
+
+@pytest.mark.parametrize("key", [
+    f"{HOST_KEY}\\n* ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKyFD3+Dy1lYkzOkQf1nYNPKvC0D7VnwBuzfAW93L7Zw",  # a line more
+    "ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQAB",  # the blob of another key type
+    "ssh-ed25519 not-base64!", "# 10.0.0.1:22 SSH-2.0-OpenSSH_9.2p1", "",
+])
+def test_a_host_key_that_is_no_key_is_an_error_naming_the_option(tmp_path: Path, key: str) -> None:
+    err = _fails(tmp_path, "fleet.py", f'modules = [{{"nodes": {{"a": {{\n  "hostKeys": ["{key}"]}}}}}}]\n')
+    assert "nodes.a.hostKeys" in err and "is not of type" in err and "fleet.py:2" in err, err

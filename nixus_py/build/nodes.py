@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..fleet.core import node_file
+from ..fleet.formats import node_file
 from ..fleet.evaluate import Fleet
 from ..nixlang import NixPath, NixValue, quote_string
 from ..render.node import Renderer

@@ -26,7 +26,7 @@ from typing import Any, Iterator, Literal
 
 from ..build.nodes import NodeBuild, build_nodes
 from ..evaluate.errors import NixusError
-from ..fleet.core import node_file
+from ..fleet.formats import node_file
 from ..fleet.evaluate import Fleet
 from ..fleet.graph import deploy_order
 from ..interrupts import on_interrupt

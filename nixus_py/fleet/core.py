@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 from ..evaluate import lazy, mkOption, mkOptionDefault, types
-from ..evaluate.errors import NixusError
 from ..evaluate.location import Loc
 from ..evaluate.submodule import Submodule
+from .formats import ABSOLUTE_PATH, ACCOUNT, HOST, host_key
 
 HERE = Loc(__file__)
-# Names and paths that reach a host's passwd, a shell line or the switcher's tab-separated secrets
-# manifest hold no whitespace or control characters, which would add fields or lines there.
-ACCOUNT = types.strMatching(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?")
-ABSOLUTE_PATH = types.strMatching(r"/[^\x00-\x20\x7f]*")
-# A hostname or an IP address (an IPv6 one perhaps with its zone): it becomes ssh's host argument,
-# a known_hosts name (where `,` and `*` would name other hosts) and a WireGuard endpoint.
-HOST = types.strMatching(r"[A-Za-z0-9_.:][A-Za-z0-9_.:-]*(%[A-Za-z0-9_.-]+)?")
-# A node's name names its files (`<name>.nix` of render and build, the testbed's host directory)
-# and is what `--on` selects: a hostname-like word, so no `/`, `,`, `@`, `*`, whitespace or leading `.`.
-NODE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")
-NODE_NAME_RULE = "letters, digits, `_', `.' and `-', not starting with `.' or `-', at most 253 characters"
-
-
-def node_file(directory: Path, name: str, suffix: str = "") -> Path:
-    """`directory/<name><suffix>`: a file of the node's own, never outside `directory` (names are
-    checked when the fleet is loaded; this checks again where a path is made)."""
-    if not NODE_NAME.fullmatch(name):
-        raise NixusError(f"`{name}' is not a valid node name ({NODE_NAME_RULE})")
-    return directory / f"{name}{suffix}"
-
 
 def _secret_options(name: str, **_: Any) -> dict:
     return {"options": {
@@ -60,8 +38,9 @@ NODE_OPTIONS = {
                          description="Address (hostname or IP) that nixus uses to reach the node."),
         "port": mkOption(type=types.port, default=22, description="SSH port of the node."),
         "user": mkOption(type=ACCOUNT, default="root", description="User that nixus logs in as."),
-        "hostKeys": mkOption(type=types.listOf(types.str), default=[],
-                             description="The node's public SSH host keys, for strict host-key checking."),
+        "hostKeys": mkOption(type=types.listOf(host_key), default=[],
+                             description="The node's public SSH host keys, for strict host-key checking "
+                                         "(`ssh-keyscan` lines are taken too)."),
         "tags": mkOption(type=types.listOf(types.str), default=[],
                          description="Tags for selecting nodes on the command line (`--on @tag`)."),
         "system": mkOption(type=types.str, default="x86_64-linux",

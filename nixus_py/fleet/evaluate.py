@@ -11,7 +11,8 @@ from ..evaluate.location import Loc, set_display_base
 from ..evaluate.modules import ConfigProxy, Evaluation
 from .. import settings
 from ..present import to_data
-from .core import NODE_NAME, NODE_NAME_RULE, fleet_module
+from .core import fleet_module
+from .formats import NODE_NAME, NODE_NAME_RULE
 from .lock import lock_path, public_keys, read_lock, write_lock
 from .provenance import Fact
 

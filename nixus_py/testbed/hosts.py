@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..evaluate.errors import NixusError
-from ..fleet.core import node_file
+from ..fleet.formats import node_file
 
 TESTBED_OS = Path(__file__).resolve().parent / "os" / "nixos"
 SSH_WAIT = 15.0
