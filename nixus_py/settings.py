@@ -39,3 +39,14 @@ def state_dir(fleet_file: Path) -> Path:
     `.nixus-state` next to the fleet file."""
     value = _overrides.get("state_dir") or os.environ.get("NIXUS_STATE_DIR")
     return Path(value).resolve() if value else fleet_file.resolve().parent / ".nixus-state"
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a directory that only its owner may enter: what is below it (generated private
+    keys, every rendered module and activation log in the records) needs no mode of its own.
+    One made wider by an earlier nixus is narrowed."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = path.stat()
+    if st.st_mode & 0o077 and st.st_uid == os.getuid():
+        path.chmod(0o700)
+    return path

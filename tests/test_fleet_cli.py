@@ -269,3 +269,21 @@ def test_host_keys_pasted_from_ssh_keyscan_lose_their_host_field(tmp_path: Path)
 def test_a_host_key_that_is_no_key_is_an_error_naming_the_option(tmp_path: Path, key: str) -> None:
     err = _fails(tmp_path, "fleet.py", f'modules = [{{"nodes": {{"a": {{\n  "hostKeys": ["{key}"]}}}}}}]\n')
     assert "nodes.a.hostKeys" in err and "is not of type" in err and "fleet.py:2" in err, err
+
+
+def test_the_state_directory_and_database_are_the_users_alone(tmp_path: Path) -> None:
+    """It holds generated private keys, and every rendered module and activation log."""
+    import stat
+    state = tmp_path / ".nixus-state"
+    state.mkdir(mode=0o755)  # as an earlier nixus made it
+    state.chmod(0o755)
+    (tmp_path / "fleet.py").write_text(
+        'modules = [{"nodes": {"a": {}, "b": {}}, "vpn": {"networks": {"n": {"subnet": "10.9.0.0/24", '
+        '"members": {"a": {}, "b": {}}}}}}]\n')
+    assert run_nixus("render", "-o", "out", cwd=tmp_path).code == 0
+    assert run_nixus("history", cwd=tmp_path).code == 0
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(state) == 0o700
+    assert mode(state / "state.sqlite3") == 0o600
+    keys = [p for p in (state / "keys").rglob("*") if p.is_file()]
+    assert keys and all(mode(k) == 0o600 for k in keys)

@@ -40,3 +40,23 @@ def test_a_cached_py_module_still_names_the_line_of_each_definition(tmp_path: Pa
     assert list((cache / "py").iterdir())
     assert errors[0] == errors[1]
     assert "m.py:3" in errors[1]  # the line of `'x': 'one'` (the path may be shown relative)
+
+
+def test_a_cache_entry_that_another_user_could_have_written_is_not_run(tmp_path: Path, cache: Path) -> None:
+    """An entry's key is public (the source and its path): only the user's own entries count."""
+    import marshal
+    module = tmp_path / "m.py"
+    module.write_text("module = {'x': 1}\n")
+    assert x_of(module) == 1
+    entry, = (cache / "py").iterdir()
+    key = entry.read_bytes()[:32]  # as nixus keys it: a sha256 of public data
+    entry.write_bytes(key + marshal.dumps(compile("module = {'x': 99}\n", str(module), "exec")))
+    entry.chmod(0o600)
+    assert x_of(module) == 99  # a forged entry is taken when only its owner could write it...
+    entry.write_bytes(key + marshal.dumps(compile("module = {'x': 99}\n", str(module), "exec")))
+    entry.chmod(0o620)
+    assert x_of(module) == 1  # ...and not when the group could
+    entry.chmod(0o600)
+    (cache / "py").chmod(0o777)
+    entry.write_bytes(key + marshal.dumps(compile("module = {'x': 99}\n", str(module), "exec")))
+    assert x_of(module) == 1  # nor when anyone could have replaced it in its directory

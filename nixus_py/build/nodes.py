@@ -23,6 +23,7 @@ from ..fleet.formats import node_file
 from ..fleet.evaluate import Fleet
 from ..nixlang import NixPath, NixValue, quote_string
 from ..render.node import Renderer
+from ..settings import private_dir
 from ..testbed.hosts import TESTBED_OS
 
 NIX_OPTS = ["--option", "substituters", ""]
@@ -55,7 +56,7 @@ def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 
                 sizes: bool = True) -> list[NodeBuild]:
     """Render, evaluate and build the nodes (with their closure sizes unless not wanted); every
     node gets a result, failed or not."""
-    build_dir = fleet.state_dir / "build"
+    build_dir = private_dir(fleet.state_dir) / "build"
     rendered = fleet.rendered_dir
     rendered.mkdir(parents=True, exist_ok=True)
     cache_file = build_dir / "cache.json"

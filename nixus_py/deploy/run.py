@@ -33,6 +33,7 @@ from ..interrupts import on_interrupt
 from ..record.state import State
 from ..render.node import render_node
 from ..render.settings import node_settings, settings_json
+from ..settings import private_dir
 from .copy import CopyStats, LocalStore, copy_closure
 from .secrets import REMOTE_DIR, Secret, fingerprint, node_secrets, stage
 from .switch import switch
@@ -69,8 +70,7 @@ Progress = Callable[[str, str, str], None]  # (node, phase, detail)
 @contextmanager
 def deploy_lock(state_dir: Path) -> Iterator[None]:
     """One deploy of a fleet at a time: a second one stops and names the first."""
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = state_dir / "deploy.lock"
+    path = private_dir(state_dir) / "deploy.lock"
     with open(path, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

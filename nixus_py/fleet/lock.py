@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluate.errors import NixusError
+from ..settings import private_dir
 
 LOCK_NAME = "fleet.lock.json"
 
@@ -108,7 +109,7 @@ def ensure_key(state_dir: Path, name: str, kind: str) -> str:
     # Imported here: only a pair made or changed since `public_keys` last saw it needs it.
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
-    path = key_file(state_dir, name)
+    path = key_file(private_dir(state_dir), name)
     if path.exists():
         raw = base64.b64decode(path.read_text().strip())
         private = X25519PrivateKey.from_private_bytes(raw)

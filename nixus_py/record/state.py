@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..settings import private_dir
+
 if TYPE_CHECKING:  # pydantic is imported when a record is read: a deploy only writes them
     from .records import HostRecord
 
@@ -46,8 +48,11 @@ class State:
     """The database in a state directory (created on first use)."""
 
     def __init__(self, state_dir: Path):
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.db = sqlite3.connect(state_dir / "state.sqlite3", timeout=30)
+        path = private_dir(state_dir) / "state.sqlite3"
+        path.touch(mode=0o600)  # before SQLite makes it with the umask's mode (its journals copy it)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        self.db = sqlite3.connect(path, timeout=30)
         self.db.row_factory = sqlite3.Row
         # A write-ahead log makes each record a cheap append instead of a full journal sync; the
         # database stays consistent, and a power cut can lose only the newest records.

@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import marshal
 import os
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -143,7 +144,7 @@ def _compile(path: Path, source: str) -> CodeType:
                                      source.encode()])).digest()
     cache = _cache_dir()
     entry = cache / "py" / f"{hashlib.sha256(str(path).encode()).hexdigest()[:32]}.code" if cache else None
-    code = _cached(entry, key) if entry else None
+    code = _cached(entry, key) if entry and cache and _trusted(entry, cache) else None
     if code is None:
         code = compile(_locate(_parse(path, source)), str(path), "exec")
         if entry:
@@ -161,11 +162,22 @@ def _cached(entry: Path, key: bytes) -> CodeType | None:
     return code if isinstance(code, CodeType) else None
 
 
+def _trusted(entry: Path, cache: Path) -> bool:
+    """Whether only this user can have written `entry`: the key of an entry is public (the source
+    and its path), so an entry that someone else could write is code they would run as us."""
+    uid = os.getuid()
+    try:
+        found = [os.lstat(p) for p in (entry, entry.parent, cache)]
+    except OSError:
+        return False
+    return all(st.st_uid == uid and not st.st_mode & 0o022 and not stat.S_ISLNK(st.st_mode) for st in found)
+
+
 def _store(entry: Path, data: bytes) -> None:
     """Write a cache entry atomically (a concurrent reader sees the old or the new one), and drop
     stale entries. The cache only saves time, so failing to write it is not an error."""
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
+        entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-")
     except OSError:
         return

@@ -20,7 +20,7 @@ FileOpt = typer.Option(None, "-f", "--file", help="Fleet file (default ./fleet.p
 
 
 def testbed_for(fleet_file: Path) -> Testbed:
-    return Testbed(settings.state_dir(fleet_file) / "testbed")
+    return Testbed(settings.private_dir(settings.state_dir(fleet_file)) / "testbed")
 
 
 def write_fleet_module(fleet_file: Path, tb: Testbed) -> Path:
