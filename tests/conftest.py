@@ -53,8 +53,10 @@ def eval_rendered(module: Path, attr: str = "", with_stderr: bool = False) -> An
     declarations of the NixOS options: `config.<attr>` as JSON data (and what Nix printed)."""
     import json
     from nixus_py.testbed.hosts import TESTBED_OS
-    expr = (f"let ev = import {TESTBED_OS}/lib/eval-config.nix {{ lib = import {nixpkgs_lib()}; "
-            f"system = \"x86_64-linux\"; modules = [ {module} ]; }}; in ev.config" + (f".{attr}" if attr else ""))
+    from nixus_py.nixlang import NixPath
+    expr = (f"let ev = import {NixPath(f'{TESTBED_OS}/lib/eval-config.nix').nix()} {{ "
+            f"lib = import {NixPath(str(nixpkgs_lib())).nix()}; system = \"x86_64-linux\"; "
+            f"modules = [ {NixPath(str(module)).nix()} ]; }}; in ev.config" + (f".{attr}" if attr else ""))
     proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "-E", expr],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
