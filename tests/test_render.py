@@ -4,6 +4,7 @@ the same from fleet.py and fleet.nix."""
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,20 @@ def test_rendered_nodes_evaluate_with_the_real_module_system(example: Path, tmp_
     assert any(k.endswith("admin@laptop") for k in keys)  # type: ignore[union-attr]
     zone = eval_rendered(out / "ns1.nix", 'services.nsd.zones."example.org.".data')
     assert "www IN CNAME web1.example.org." in zone  # type: ignore[operator]
+
+
+def test_a_path_under_mkforce_or_mkif_points_at_the_fleets_file(tmp_path: Path) -> None:
+    (tmp_path / "fleet.py").write_text(textwrap.dedent("""\
+        from nixus_py import nix
+        from nixus_py.evaluate import mkForce, mkIf, mkMerge
+        modules = [{"nodes": {"a": {"configuration": {"environment": {"etc": {
+            "x": {"source": mkForce(nix.path("./x.txt"))},
+            "y": mkMerge([{"source": mkIf(True, nix.path("./y.txt"))}]),
+        }}}}}}]
+        """))
+    for name in ("x.txt", "y.txt"):
+        (tmp_path / name).write_text(name)
+    r = run_nixus("render", "-o", "out", cwd=tmp_path)
+    assert r.code == 0, r.err
+    etc = eval_rendered(tmp_path / "out" / "a.nix", "environment.etc")
+    assert [Path(etc[n]["source"]).name.split("-", 1)[1] for n in ("x", "y")] == ["x.txt", "y.txt"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 from ..evaluate.errors import EvalError
 from ..evaluate.location import Loc
 from ..evaluate.modules import ModuleRef, _params
-from ..evaluate.properties import force
+from ..evaluate.properties import If, Merge, Order, Override, force
 from ..evaluate.submodule import DeferredModule
 from ..fleet.evaluate import BUNDLED
 from ..nixlang import Annotated, NixExpr, NixPath, NixValue, NixWriter, comment, quote_string
@@ -103,6 +104,12 @@ class Renderer:
             return value
         if isinstance(value, NixPath):
             return NixExpr(self._path(value))
+        if isinstance(value, (If, Override, Order)):  # `mkForce (./x.nix)`: the path is in the content
+            content = self._resolve_paths(value.content)
+            return value if content is value.content else dataclasses.replace(value, content=content)
+        if isinstance(value, Merge):
+            contents = [self._resolve_paths(c) for c in value.contents]
+            return value if all(a is b for a, b in zip(contents, value.contents)) else Merge(contents)
         if isinstance(value, Mapping):
             resolved = {k: self._resolve_paths(value[k]) for k in value}
             return value if all(resolved[k] is value[k] for k in value) else resolved
