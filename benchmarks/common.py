@@ -4,7 +4,9 @@ format, and writing a benchmark's own section of RESULTS.md."""
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime
+import hashlib
 import os
 import platform
 import shlex
@@ -185,3 +187,11 @@ def section_head(section: str, command: str, machine_note: str = "") -> list[str
 def verdict(met: bool) -> str:
     """How a target reads in RESULTS.md."""
     return "met" if met else "MISSED"
+
+
+def ed25519_key(seed: str, comment: str) -> str:
+    """A well-formed OpenSSH ed25519 public key line, the same for the same seed on every run."""
+    def field(b: bytes) -> bytes:
+        return len(b).to_bytes(4, "big") + b
+    blob = field(b"ssh-ed25519") + field(hashlib.sha256(seed.encode()).digest())
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()} {comment}"

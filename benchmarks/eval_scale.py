@@ -30,7 +30,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from common import (HERE, Tools, arguments, command_line, find_tools, markdown_table, parse, publish,
+from common import (HERE, Tools, arguments, command_line, ed25519_key, find_tools, markdown_table, parse, publish,
                     run_capturing, section_head, verdict)
 CORE_NIX = HERE / "eval_scale_core.nix"
 SECTION = "## eval_scale"
@@ -70,7 +70,7 @@ def node_settings(i: int, n: int) -> dict[str, Any]:
         "user": "deploy",
         "privilegeEscalationCommand": ["doas"],
         "tags": [role, rack],
-        "hostKeys": [f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{i:032d} root@{name}"],
+        "hostKeys": [ed25519_key(name, f"root@{name}")],
         "successTimeout": 30,
         "switchTimeout": 60 + i % 60,
         "buildOn": "target" if i % 2 else "local",

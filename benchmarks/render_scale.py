@@ -38,8 +38,6 @@ benchmarks/RESULTS.md, with the command, the date, the machine and the nixus rev
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import shlex
 import shutil
@@ -50,8 +48,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from common import (TESTBED_OS, Tools, arguments, command_line, find_tools, markdown_table, parse, publish, run,
-                    section_head, use_checkout_python, verdict)
+from common import (TESTBED_OS, Tools, arguments, command_line, ed25519_key, find_tools, markdown_table, parse,
+                    publish, run, section_head, use_checkout_python, verdict)
 
 SECTION = "## render_scale"
 EVAL_CONFIG = TESTBED_OS / "lib" / "eval-config.nix"
@@ -75,14 +73,6 @@ def node_name(i: int) -> str:
 def host_address(i: int) -> str:
     """An IPv4 address per node, outside both VPN subnets."""
     return f"10.0.{i // 250}.{i % 250 + 1}"
-
-
-def ed25519_key(seed: str, comment: str) -> str:
-    """A well-formed OpenSSH ed25519 public key line, the same for the same seed on every run."""
-    def field(b: bytes) -> bytes:
-        return len(b).to_bytes(4, "big") + b
-    blob = field(b"ssh-ed25519") + field(hashlib.sha256(seed.encode()).digest())
-    return f"ssh-ed25519 {base64.b64encode(blob).decode()} {comment}"
 
 
 FLEET_PY = Template('''\
