@@ -287,3 +287,15 @@ def test_the_state_directory_and_database_are_the_users_alone(tmp_path: Path) ->
     assert mode(state / "state.sqlite3") == 0o600
     keys = [p for p in (state / "keys").rglob("*") if p.is_file()]
     assert keys and all(mode(k) == 0o600 for k in keys)
+
+
+def test_a_fleet_nix_that_is_a_list_of_modules_evaluates_each(tmp_path: Path) -> None:
+    (tmp_path / "a.nix").write_text('{ nodes.a.host = "192.0.2.1"; }\n')
+    (tmp_path / "fleet.nix").write_text(
+        '[\n  ./a.nix\n  ({ lib, ... }: { nodes.b.host = lib.mkDefault "192.0.2.2"; })\n  { nodes.b.port = 2222; }\n]\n')
+    r = run_nixus("nodes", "--json", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert [(n["name"], n["host"], n["port"]) for n in json.loads(r.out)] == [
+        ("a", "192.0.2.1", 22), ("b", "192.0.2.2", 2222)]
+    err = _fails(tmp_path, "fleet.nix", '[\n  { nodes.a.host = "192.0.2.1"; }\n  {\n    nodes.a.port = "ssh";\n  }\n]\n')
+    assert "nodes.a.port' is not of type" in err and "fleet.nix:4" in err

@@ -109,7 +109,11 @@ let
           };
     };
 
-  topFiles = map (f: rawModule (moduleArgs [ ] null) f (/. + f)) input.files;
+  # A fleet file may also be a list of modules: they are its imports.
+  topModule = f:
+    let path = /. + f; value = import path; in
+    if isList value then mayTryEval path { _file = f; imports = value; } else path;
+  topFiles = map (f: rawModule (moduleArgs [ ] null) f (topModule f)) input.files;
 
   applications = map (
     r:
