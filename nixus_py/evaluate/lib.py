@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 from . import properties as p
 from . import renames, submodule as sm
 from .declarations import option_type
+from .errors import EvalError
 from . import optiontypes as t
 from .options import mkEnableOption, mkOption
 
@@ -15,7 +17,28 @@ def _either(a: t.OptionType, b: t.OptionType) -> t.OptionType:
     return t.Either(a, b)
 
 
-ints = SimpleNamespace(
+def non_empty_list_of(elem: t.OptionType) -> t.OptionType:
+    """nixpkgs' nonEmptyListOf: a list type whose every definition must be non-empty."""
+    list_type = t.ListOf(elem)
+    return t.add_check(list_type, bool, description=f"non-empty {t.phrase(list_type, ('noun',))}")
+
+
+class NotSupported(EvalError, AttributeError):
+    """A part of nixpkgs' lib that nixus does not offer (still an AttributeError, for hasattr)."""
+
+
+class Catalogue(SimpleNamespace):
+    """`lib.types` (and `lib.types.ints`): a name nixus does not offer is a clear error, not an
+    AttributeError from deep inside a fleet's module."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        offered = ", ".join(sorted(vars(self)))
+        raise NotSupported(f"lib.types.{name} is not supported by nixus (it offers: {offered})")
+
+
+ints = Catalogue(
     between=t.ints_between,
     unsigned=t.add_check(t.int_, lambda x: x >= 0, "unsignedInt", "unsigned integer, meaning >=0",
                          "nonRestrictiveClause"),
@@ -29,13 +52,13 @@ ints = SimpleNamespace(
     s32=t.ints_between(-2147483648, 2147483647, "signedInt32", "32 bit signed integer"),
 )
 
-types = SimpleNamespace(
+types = Catalogue(
     unspecified=t.unspecified, bool=t.bool_, int=t.int_, float=t.float_, number=t.number, str=t.str_,
     nonEmptyStr=t.non_empty_str, singleLineStr=t.single_line_str, lines=t.lines, commas=t.commas,
     envVar=t.env_var, separatedString=t.separated_string, strMatching=t.str_matching, path=t.path,
     anything=t.anything, attrs=t.attrs, raw=t.raw, package=t.package, nixValue=t.nix_value,
     ints=ints, port=ints.u16,
-    enum=t.Enum, nullOr=t.NullOr, listOf=t.ListOf,
+    enum=t.Enum, nullOr=t.NullOr, listOf=t.ListOf, nonEmptyListOf=non_empty_list_of,
     attrsOf=lambda elem: t.AttrsOf(elem), lazyAttrsOf=lambda elem: t.AttrsOf(elem, lazy=True),
     either=_either, oneOf=t.one_of, uniq=lambda elem: t.Unique(elem),
     unique=lambda elem, message="": t.Unique(elem, message), coercedTo=t.CoercedTo, addCheck=t.add_check,

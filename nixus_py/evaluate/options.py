@@ -69,6 +69,6 @@ def mkOption(*, type: Any = None, default: Any = MISSING, defaultText: Any = MIS
 
 def mkEnableOption(name: str) -> OptionDecl:
     """A boolean option, default false, described as "Whether to enable NAME."."""
-    from . import types
-    return OptionDecl(type=types.bool_, default=False, example=True,
+    from .optiontypes import bool_  # (late: optiontypes declares options through this module)
+    return OptionDecl(type=bool_, default=False, example=True,
                       description=f"Whether to enable {name}.", pos=_caller_loc())

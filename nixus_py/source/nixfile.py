@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import settings
-from ..evaluate.lib import ints
+from ..evaluate.lib import ints, non_empty_list_of
 from ..evaluate import optiontypes as t
 from ..evaluate.declarations import option_type
 from ..evaluate.errors import EvalCycle, EvalError, SourceError, show_option
@@ -363,12 +363,6 @@ _SIMPLE_TYPES: dict[str, Any] = {
 }
 
 
-def _non_empty_list_of(elem: Any) -> Any:
-    """nixpkgs' nonEmptyListOf: a list type whose every definition must be non-empty."""
-    list_type = t.ListOf(elem)
-    return t.add_check(list_type, bool, description=f"non-empty {t.phrase(list_type, ('noun',))}")
-
-
 _TYPE_BUILDERS: dict[str, Callable[[Mapping], Any]] = {
     "ints.between": lambda a: t.ints_between(a["lowest"], a["highest"]),
     "separatedString": lambda a: t.separated_string(a["sep"]),
@@ -376,7 +370,7 @@ _TYPE_BUILDERS: dict[str, Callable[[Mapping], Any]] = {
     "enum": lambda a: t.Enum(a["values"]),
     "nullOr": lambda a: t.NullOr(a["elemType"]),
     "listOf": lambda a: t.ListOf(a["elemType"]),
-    "nonEmptyListOf": lambda a: _non_empty_list_of(a["elemType"]),
+    "nonEmptyListOf": lambda a: non_empty_list_of(a["elemType"]),
     "attrsOf": lambda a: t.AttrsOf(a["elemType"]),
     "lazyAttrsOf": lambda a: t.AttrsOf(a["elemType"], lazy=True),
     "uniq": lambda a: t.Unique(a["elemType"]),

@@ -32,7 +32,6 @@ let
     float = mkType "float" { };
     number = mkType "number" { };
     str = mkType "str" { };
-    string = mkType "str" { };
     nonEmptyStr = mkType "nonEmptyStr" { };
     singleLineStr = mkType "singleLineStr" { };
     lines = mkType "lines" { };
@@ -74,8 +73,12 @@ let
     optionType = mkType "optionType" { };
   };
 
+  # nixpkgs' types that nixus does not offer fail when used, saying so (not as a missing attribute).
+  notSupported = prefix: builtins.mapAttrs (n: _: throw "nixus: lib.types.${prefix}${n} is not supported by nixus");
+  catalogue = notSupported "" lib.types // types // { ints = notSupported "ints." lib.types.ints // ints; };
+
   overrides = rec {
-    inherit types;
+    types = catalogue;
     mkOption = attrs: attrs // { _type = "option"; };
     mkEnableOption = name: mkOption {
       type = types.bool;
