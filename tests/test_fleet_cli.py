@@ -299,3 +299,15 @@ def test_a_fleet_nix_that_is_a_list_of_modules_evaluates_each(tmp_path: Path) ->
         ("a", "192.0.2.1", 22), ("b", "192.0.2.2", 2222)]
     err = _fails(tmp_path, "fleet.nix", '[\n  { nodes.a.host = "192.0.2.1"; }\n  {\n    nodes.a.port = "ssh";\n  }\n]\n')
     assert "nodes.a.port' is not of type" in err and "fleet.nix:4" in err
+
+
+@pytest.mark.parametrize("fleet,text", [
+    ("fleet.nix", '{ lib, ... }: lib.mkMerge [\n  { nodes.a.host = "192.0.2.1"; }\n  { nodes.a.port = 2222; }\n]\n'),
+    ("fleet.py", 'from nixus_py.evaluate import mkMerge\nmodules = [lambda **_: mkMerge([\n'
+                 '    {"nodes": {"a": {"host": "192.0.2.1"}}}, {"nodes": {"a": {"port": 2222}}}])]\n'),
+])
+def test_a_module_whose_body_is_mk_merge_defines_config_as_in_nixpkgs(tmp_path: Path, fleet: str, text: str) -> None:
+    (tmp_path / fleet).write_text(text)
+    r = run_nixus("nodes", "--json", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert [(n["host"], n["port"]) for n in json.loads(r.out)] == [("192.0.2.1", 2222)]

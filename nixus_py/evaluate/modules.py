@@ -353,7 +353,7 @@ class Evaluation:
             return self._normalize(loaded, Loc(str(path)), str(path.resolve()))
         if isinstance(value, ModuleRef):
             return self._normalize(value.apply_module(self), value.location(), key)
-        if isinstance(value, (If, Override)):  # `lib.mkIf c { ... }` as a whole module defines config
+        if isinstance(value, (If, Override, Merge)):  # `lib.mkIf c { ... }` as a whole module is its config
             return self._normalize({"config": value}, file, key)
         if isinstance(value, DeferredModule):
             return self._normalize({"imports": value.modules()}, file, key)
