@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,27 +177,31 @@ def test_every_module_of_a_fleet_file_counts_whatever_else_is_loaded(tmp_path: P
         assert [n["name"] for n in json.loads(r.out)] == ["a", "b", "c"]
 
 
-def _nix_runs_for(tmp_path: Path, nodes: int) -> tuple[dict, int]:
-    """The nodes of a fleet.nix with `defaults` and reads of other nodes, and how many nix-instantiate
-    runs nixus completed for it (counted by a wrapper first on PATH)."""
-    d = tmp_path / f"n{nodes}"
+def _nix_runs(d: Path, text: str, attr: str) -> tuple[Any, int]:
+    """`attr` of a fleet.nix, and how many nix-instantiate runs nixus completed for it (counted by
+    a wrapper first on PATH)."""
     (d / "bin").mkdir(parents=True)
     log = d / "runs"
     wrapper = d / "bin" / "nix-instantiate"
     wrapper.write_text(f"#!/bin/sh\n{shutil.which('nix-instantiate')} \"$@\"\nrc=$?\necho $rc >> {log}\nexit $rc\n")
     wrapper.chmod(0o755)
-    names = [f"n{i}" for i in range(nodes)]
-    body = "".join(f"    {n} = {{ port = {2000 + i}; peerPort = nodes.{names[(i + 1) % nodes]}.port; }};\n"
-                   for i, n in enumerate(names))
-    fleet = _fleet(d, "fleet.nix", "{ config, lib, ... }:\nlet inherit (config) nodes; in {\n"
-                   "  options.nodes = lib.mkOption { type = lib.types.attrsOf (lib.types.submodule {\n"
-                   "    options.peerPort = lib.mkOption { type = lib.types.port; };\n  }); };\n"
-                   "  config.defaults = { name, ... }: { tags = [ name ]; };\n"
-                   f"  config.nodes = {{\n{body}  }};\n}}\n")
-    r = run_nixus("eval", "-f", str(fleet), "nodes", "--json", cwd=d,
+    fleet = _fleet(d, "fleet.nix", text)
+    r = run_nixus("eval", "-f", str(fleet), attr, "--json", cwd=d,
                   env={"PATH": f"{d / 'bin'}:{os.environ['PATH']}", "NIXUS_MODULES_DIR": "/nonexistent"})
     assert r.code == 0, r.err
     return json.loads(r.out), log.read_text().split().count("0")
+
+
+def _nix_runs_for(tmp_path: Path, nodes: int) -> tuple[dict, int]:
+    """The nodes of a fleet.nix with `defaults` and reads of other nodes, and its Nix runs."""
+    names = [f"n{i}" for i in range(nodes)]
+    body = "".join(f"    {n} = {{ port = {2000 + i}; peerPort = nodes.{names[(i + 1) % nodes]}.port; }};\n"
+                   for i, n in enumerate(names))
+    return _nix_runs(tmp_path / f"n{nodes}", "{ config, lib, ... }:\nlet inherit (config) nodes; in {\n"
+                     "  options.nodes = lib.mkOption { type = lib.types.attrsOf (lib.types.submodule {\n"
+                     "    options.peerPort = lib.mkOption { type = lib.types.port; };\n  }); };\n"
+                     "  config.defaults = { name, ... }: { tags = [ name ]; };\n"
+                     f"  config.nodes = {{\n{body}  }};\n}}\n", "nodes")
 
 
 def test_fleet_nix_takes_the_same_few_nix_runs_whatever_its_size(tmp_path: Path) -> None:
@@ -205,6 +210,25 @@ def test_fleet_nix_takes_the_same_few_nix_runs_whatever_its_size(tmp_path: Path)
         nodes, runs = _nix_runs_for(tmp_path, size)
         assert nodes["n1"]["peerPort"] == 2000 + 2 % size and nodes["n1"]["tags"] == ["n1"]
         assert runs == 3
+
+
+def test_a_list_over_every_node_of_options_their_defaults_declare_takes_the_same_few_nix_runs(
+        tmp_path: Path) -> None:
+    """Each element of the list came out pending; asked for one per round, 49 nodes ran out of rounds."""
+    runs = []
+    for size in (2, 100, 400):
+        nodes = " ".join(f'n{i}.host = "10.0.{i // 250}.{i % 250 + 1}";' for i in range(size))
+        inventory, count = _nix_runs(tmp_path / f"n{size}", (
+            "{ config, lib, ... }: {\n"
+            "  options.inventory = lib.mkOption { type = lib.types.listOf lib.types.str; };\n"
+            "  config = {\n"
+            '    defaults = { lib, ... }: { options.role = lib.mkOption { type = lib.types.str; default = "web"; }; };\n'
+            f"    nodes = {{ {nodes} }};\n"
+            '    inventory = map (n: n + " " + config.nodes.${n}.role) (builtins.attrNames config.nodes);\n'
+            "  };\n}\n"), "inventory")
+        assert inventory == sorted(f"n{i} web" for i in range(size))
+        runs.append(count)
+    assert runs[0] == runs[1] == runs[2] and runs[0] <= 4, runs
 
 
 def test_the_nix_that_nixus_starts_first_thing_is_the_one_the_fleet_nix_evaluation_uses(

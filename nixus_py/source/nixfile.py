@@ -137,6 +137,7 @@ class NixSession:
         self.stale = False
         self.known: Any = {"__nixus": "pending"}
         self.blocked: dict[tuple, None] = {}  # the refs this evaluation needed and does not have
+        self.together: dict[tuple, list[tuple]] = {}  # a pending ref: all pending in its list or set
         self.settled = False  # no round can make progress: what is still pending fails when read
         self.stuck: list[tuple] = []  # the options still pending when the rounds settled
         self.diagnoses: dict[tuple, str | None] = {}  # by pending value: its Nix error, None for a cycle
@@ -158,6 +159,11 @@ class NixSession:
             self.requests.append(request)
         return self._value(("apps", index), Loc("<nix function>"))
 
+    def pending_together(self, refs: list[tuple]) -> None:
+        """When one of `refs` is needed, the next round asks for all of them."""
+        for ref in refs:
+            self.together[ref] = refs
+
     def _value(self, ref: tuple, file: Loc) -> _FromNix:
         found = self.values.get(ref)
         if found is None:
@@ -175,6 +181,9 @@ class NixSession:
                     return self.results[ref]
             raise self.failure(ref)
         self.blocked[ref] = None
+        for other in self.together.get(ref, ()):
+            if other not in self.results:
+                self.blocked[other] = None
         raise Pending()
 
     @property
@@ -273,6 +282,7 @@ def decode(v: Any, file: Loc) -> Any:
     """Driver output → module-system values (properties, declarations, types, references)."""
     kind = type(v)
     if kind is list:
+        _pending_together(v)
         return [decode(x, file) if type(x) in _NESTED else x for x in v]
     if kind is not dict:
         return v
@@ -282,9 +292,19 @@ def decode(v: Any, file: Loc) -> Any:
     return _DECODERS.get(tag, _decode_plain)(v, file)
 
 
+def _pending_together(items: Any) -> None:
+    """The elements of one list (or attributes of one set) that came out pending are asked for
+    together: a type check stops at the first, and asking one per round would make the number of
+    rounds grow with the length of the list (a list over all nodes)."""
+    refs = [tuple(x["ref"]) for x in items if type(x) is dict and x.get("__nixus") == "pending"]
+    if len(refs) > 1:
+        _session().pending_together(refs)
+
+
 def _decode_set(v: dict, lines: list | None, file: Loc, skip: str | None = None) -> LocatedDict:
     """An attribute set of the fleet's, with where each attribute was defined (`skip`: the
     driver's own name for the lines, when they came in the set)."""
+    _pending_together(v.values())
     out = LocatedDict({k: decode(x, file) if type(x) in _NESTED else x for k, x in v.items() if k != skip})
     if lines:  # in the order of the names (both sorted by Nix); a bare line is in the module's file
         out.lines = {k: _loc(file.file, p) if type(p) is int else _loc(p[0], p[1])
