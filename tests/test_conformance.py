@@ -95,9 +95,10 @@ NO_VALUE = r"The option .{}. was accessed but has no value defined. Try setting 
 ALREADY_DECLARED = r"The option .{}. in .*/{}(:\d+)?. is already declared in .*/{}"  # nixus adds lines
 
 # Ported from modules.sh, in its order. Deliberately not ported, because fleet.nix modules have no
-# such thing: the `options` module argument (test-mergeAttrDefinitionsWithPrio, doRename-*,
-# define-option-dependently*, submoduleFiles, freeform-submodules' fooDeclarations,
-# declaration-positions and every `options.*` attribute), `lib.evalModules`/`extendModules` inside
+# such thing: what the `options` module argument does not carry (fleet.nix modules get each
+# option's isDefined, value, default, type name and description, declarations and files; not
+# test-mergeAttrDefinitionsWithPrio, doRename-*, define-option-dependently*, submoduleFiles,
+# freeform-submodules' fooDeclarations, declaration-positions), `lib.evalModules`/`extendModules` inside
 # a module (specialArgs-lib, declare-submodule-via-evalModules, deferred-module-error,
 # declare-variants, class-check, options-type-error-configuration, extendModules-*), types nixus
 # does not implement (attrTag, functionTo, pathInStore/pathWith/externalPath, fileset, gvariant,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import run_nixus
+from conftest import nixpkgs_lib, run_nixus
 
 
 def _without_files(data: object) -> object:
@@ -335,3 +336,37 @@ def test_a_module_whose_body_is_mk_merge_defines_config_as_in_nixpkgs(tmp_path: 
     r = run_nixus("nodes", "--json", cwd=tmp_path)
     assert r.code == 0, r.err
     assert [(n["host"], n["port"]) for n in json.loads(r.out)] == [("192.0.2.1", 2222)]
+
+
+# A module that reads the `options` argument, at the top and inside a submodule, as Nixus users do.
+OPTIONS_MODULE = """{ lib, options, ... }: {
+  options.zone = lib.mkOption { type = lib.types.nullOr lib.types.str; default = null; };
+  options.unset = lib.mkOption { type = lib.types.str; description = "never set"; };
+  options.things = lib.mkOption { type = lib.types.attrsOf (lib.types.submodule ({ name, options, ... }: {
+    options.x = lib.mkOption { type = lib.types.int; };
+    options.seen = lib.mkOption { type = lib.types.str; default = "${name}: x ${
+      if options.x.isDefined then "set to ${toString options.x.value}" else "unset"} (${options.x.type.name})"; };
+  })); };
+  options.report = lib.mkOption { type = lib.types.str; };
+  config.things = { a.x = 3; b = { }; };
+  config.zone = "example.org";
+  config.report = builtins.toJSON {
+    zone = [ options.zone.isDefined options.zone.value options.zone.default options.zone.type.description ];
+    unset = options.unset.isDefined;
+    declared = map toString options.unset.declarations != [ ];
+  };
+}
+"""
+
+
+def test_nix_modules_read_the_options_argument_as_nixpkgs_gives_it(tmp_path: Path) -> None:
+    (tmp_path / "fleet.nix").write_text(OPTIONS_MODULE)
+    expr = (f"let ev = (import {nixpkgs_lib()}).evalModules {{ modules = [ {tmp_path / 'fleet.nix'} ]; }}; in "
+            "{ report = ev.config.report; seen = builtins.mapAttrs (_: t: t.seen) ev.config.things; }")
+    expected = json.loads(subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "-E", expr],
+                                         capture_output=True, text=True, check=True).stdout)
+    shown = {attr: run_nixus("eval", "--json", attr, cwd=tmp_path) for attr in ("report", "things.a.seen", "things.b.seen")}
+    assert all(r.code == 0 for r in shown.values()), [r.err for r in shown.values()]
+    assert json.loads(shown["report"].out) == expected["report"]
+    assert {k: json.loads(shown[f"things.{k}.seen"].out) for k in "ab"} == expected["seen"]
+    assert expected["seen"] == {"a": "a: x set to 3 (int)", "b": "b: x unset (int)"}

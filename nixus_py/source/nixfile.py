@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import json
+import re
 import subprocess
 import warnings
 from collections.abc import Callable, Mapping
@@ -30,7 +31,7 @@ from ..evaluate import optiontypes as t
 from ..evaluate.declarations import option_type
 from ..evaluate.errors import EvalCycle, EvalError, SourceError, show_option
 from ..evaluate.location import Loc, LocatedDict
-from ..evaluate.modules import Evaluation, ModuleRef
+from ..evaluate.modules import Evaluation, ModuleRef, Option
 from ..evaluate.options import MISSING, OptionDecl
 from ..evaluate.properties import If, Lazy, Merge, Order, Override, Property, force, int_priority
 from ..evaluate.renames import mkAliasOptionModule, mkRemovedOptionModule, mkRenamedOptionModule
@@ -42,6 +43,7 @@ from .nixstart import DRIVER
 MAX_ROUNDS = 50
 NOT_KNOWN = "nixus: value not known yet"  # the driver's `throw` for a part of config not known yet
 SEES_UNKNOWN = "nixus: tryEval may see unknown config"  # the driver's trace when results may still change
+OPTIONS_WANTED = re.compile(r"trace: nixus: options wanted (\[.*\])$", re.M)  # a module reads `options`
 
 
 class Pending(Exception):
@@ -92,6 +94,7 @@ class NixFunction(NixRef, ModuleRef):
     """A Nix function: applied by the next Nix round when nixus needs its result."""
 
     def apply_module(self, ev: Evaluation) -> Any:
+        _session().evaluations[ev.prefix] = ev  # whose `options` this module may read
         special = tuple(sorted((k, v.ref) for k, v in ev.special_args.items() if isinstance(v, NixRef)))
         request = ("module", self.ref, ev.prefix, ev.special_args.get("name"), special)
         return _session().apply(request)
@@ -138,6 +141,9 @@ class NixSession:
         self.known: Any = {"__nixus": "pending"}
         self.blocked: dict[tuple, None] = {}  # the refs this evaluation needed and does not have
         self.together: dict[tuple, list[tuple]] = {}  # a pending ref: all pending in its list or set
+        self.evaluations: dict[tuple, Evaluation] = {}  # by prefix: the evaluations Nix modules are applied in
+        self.options_wanted: dict[tuple, None] = {}  # the prefixes whose `options` a Nix module read
+        self.options: dict[str, Any] = {}  # the option trees sent, by the JSON of their prefix
         self.settled = False  # no round can make progress: what is still pending fails when read
         self.stuck: list[tuple] = []  # the options still pending when the rounds settled
         self.diagnoses: dict[tuple, str | None] = {}  # by pending value: its Nix error, None for a cycle
@@ -202,6 +208,8 @@ class NixSession:
             raise SourceError(_nix_error(proc.stderr, self.files), files=self.files)
         if SEES_UNKNOWN in proc.stderr and not self.replay:
             self.replay = self.stale = True
+        for wanted in OPTIONS_WANTED.findall(proc.stderr):
+            self.options_wanted[tuple(json.loads(wanted))] = None
         for ref, raw in zip(want, json.loads(proc.stdout)):
             if not (isinstance(raw, dict) and raw.get("__nixus") == "pending" and tuple(raw["ref"]) == ref):
                 self.results[ref] = raw
@@ -212,6 +220,14 @@ class NixSession:
         """No more rounds: values still pending now fail when read, as a Nix error would."""
         self.settled, self.stuck = True, stuck
         self.stop_next()  # a late value or a diagnosis starts its own Nix
+
+    def update_options(self) -> bool:
+        """Encode the option trees Nix modules read (anew: their values become known round by
+        round); whether any changed."""
+        options = {_prefix_key(prefix): _encode(partial(_options_json, self.evaluations[prefix].options), prefix, [])
+                   for prefix in self.options_wanted if prefix in self.evaluations}
+        changed, self.options = options != self.options, options
+        return changed
 
     def stop_next(self) -> None:
         """Stop the Nix started for a round that will not come."""
@@ -247,7 +263,7 @@ class NixSession:
     def _instantiate(self, **extra: Any) -> subprocess.CompletedProcess:
         """Run the driver on the session's files, requests and known config (one started ahead if any)."""
         data = {"files": self.files, "known": self.known, "requests": [_request_json(r) for r in self.requests],
-                **extra}
+                "options": self.options, **extra}
         proc, self._next = self._next or self._start(), None
         out, err = proc.communicate(json.dumps(data))
         if not self.settled and proc.returncode == 0:
@@ -515,6 +531,34 @@ def _encode(read: Callable[[], Any], path: tuple, pending: list, with_module: bo
     return _UNREPRESENTABLE
 
 
+def _prefix_key(prefix: tuple) -> str:
+    """A prefix as the driver names it (`builtins.toJSON`)."""
+    return json.dumps(list(prefix), separators=(",", ":"), ensure_ascii=False)
+
+
+def _options_json(options: Any) -> dict:
+    """The `options` argument as Nix modules read it: per option `isDefined`, `default`, `type` (its
+    name and description), `declarations` and `loc` (the driver reads `value` from config at
+    `loc`, so that no option's value is encoded twice); parts not known yet are pending."""
+    out: dict[str, Any] = {}
+    for name in options:
+        node = options[name]
+        if isinstance(node, Option):
+            decl = node.decl
+            info = {"_type": "option", "loc": list(node.loc), "declarations": [str(d.file) for d in decl.declarations],
+                    "type": {"name": decl.type.name, "description": decl.type.description},
+                    "description": decl.description, "readOnly": decl.readOnly, "internal": decl.internal,
+                    "visible": _encode(lambda d=decl: d.visible, (), []),
+                    "isDefined": _encode(lambda n=node: n.is_defined, (), []),
+                    "files": _encode(lambda n=node: [str(f.file) for f in n.files], (), [])}
+            if decl.default is not MISSING:
+                info["default"] = _encode(lambda d=decl: d.default, (), [])
+            out[name] = info
+        else:
+            out[name] = _options_json(node)
+    return out
+
+
 def _waits(value: Any) -> bool:
     """Whether some part of a value (a module, say) is pending on a later round."""
     try:
@@ -607,7 +651,10 @@ def _rounds(make: Callable[[], Evaluation], session: NixSession) -> Evaluation:
             warnings.simplefilter("always")
             changed = known.update()
         warned = warned or bool(caught)
-        if not session.stale and not session.new_refs and (not known.pending or not changed):
+        session.evaluations[()] = ev
+        options_changed = session.update_options()
+        if (not session.stale and not session.new_refs and not options_changed
+                and (not known.pending or not changed)):
             session.settle(known.pending)
             # The options read here keep their values: a fresh evaluation warns when the caller reads them.
             return make() if warned else ev

@@ -56,10 +56,32 @@ let
   # Errors of their own (unlike notKnown): nixus reports them when a value it needs fails with them.
   unavailable = what: throw "nixus: ${what} is not available to fleet.nix modules";
 
+  # The `options` argument: what nixus sent of the option tree of the evaluation at `prefix`.
+  # Where it sent none yet, this trace (nixfile.OPTIONS_WANTED) asks for it in the next round.
+  optionsAt = prefix:
+    let key = builtins.toJSON prefix; in
+    if (input.options or { }) ? ${key} then withValues (decode input.options.${key})
+    else builtins.trace "nixus: options wanted ${key}" notKnown;
+  withValues = mapAttrs (_: o:
+    if o._type or null == "option" then
+      # What nixus does not send fails as a `throw`, which the driver's tryEval catches (a missing
+      # attribute would end the round); nixus reports it if the value is really needed.
+      genAttrs' optionParts (n: unavailable "`${n}' of an option in the `options' argument")
+      // o // {
+        value = realLib.attrByPath o.loc notKnown config;
+        type = genAttrs' typeParts (n: unavailable "`type.${n}' of an option in the `options' argument")
+          // o.type;
+      }
+    else withValues o);
+  genAttrs' = names: f: builtins.listToAttrs (map (n: { name = n; value = f n; }) names);
+  optionParts = [ "definitions" "definitionsWithLocations" "highestPrio" "example" "defaultText" "apply" ];
+  typeParts = [ "check" "merge" "getSubOptions" "getSubModules" "substSubModules" "nestedTypes" "functor"
+    "emptyValue" "descriptionClass" "typeMerge" "deprecationMessage" ];
+
   moduleArgs = prefix: name:
     {
       config = realLib.attrByPath prefix notKnown config;
-      options = unavailable "the `options' module argument";
+      options = optionsAt prefix;
       inherit lib;
       nodes = config.nodes or notKnown;
       _prefix = prefix;
