@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 from nixus_py.evaluate import lazy, mkDefault, mkOption, types
-from nixus_py.fleet.formats import ACCOUNT, HOST, public_key
+from nixus_py.fleet.formats import ACCOUNT, HOST, host_key, public_key
 from nixus_py.fleet.provenance import Fact, per_evaluation
 from nixus_py.nixlang import Annotated
 
@@ -29,9 +29,13 @@ def _key_options(**_: Any) -> dict:
 
 def _access_options(**_: Any) -> dict:
     return {"options": {
+        "hostKeys": mkOption(type=types.attrsOf(host_key), default={},
+                             description="The node's host keys by any name, as Nixus has them (they are "
+                                         "also the node's `hostKeys`, which nixus checks when it deploys)."),
         "hostNames": mkOption(type=types.listOf(HOST), default=[],
                               description="Extra names under which the other nodes know this node in "
-                                          "their known_hosts (its `host` is always one)."),
+                                          "their known_hosts (its name and its `host` are always among "
+                                          "them, and `localhost` on the node itself)."),
         "keys": mkOption(type=types.attrsOf(types.submodule(_key_options)), default={},
                          description="SSH keys that live on this node, by name."),
     }}
@@ -44,14 +48,15 @@ class _Grants:
         self.nodes = nodes = fleet["nodes"]
         self.access = access = fleet["ssh"]["access"]
         self.fact = Fact(options["ssh"]["access"], ("ssh", "access"))
-        self._host_keys: dict[str, list[tuple[str, dict]]] = {}
+        self._host_keys: dict[tuple[str, bool], list[tuple[str, dict]]] = {}
         # defaultdicts, as setdefault's `{}` would be built (a LocatedDict, in this file) every time.
         self.authorized: dict[str, dict[str, list[Annotated]]] = defaultdict(
             lambda: defaultdict(list))  # target -> user -> keys
         self.known: dict[str, dict[str, str]] = defaultdict(dict)  # source -> target -> why
         targets: set[str] = set()  # checked already: every admin key names every node
+        # A key may live where nixus does not deploy (a laptop listed as a disabled node, or no node
+        # at all, as Nixus allows): its grants still apply; only its targets must be nodes.
         for source in access:
-            self._require_node(nodes, (source,), source)
             for kname, key in access[source]["keys"].items():
                 for target, users in key["hasAccessTo"].items():
                     path = (source, "keys", kname, "hasAccessTo", target)
@@ -75,16 +80,22 @@ class _Grants:
             raise self.fact.error(path, f"grants access to the node `{name}', which is disabled "
                                         f"(nodes.{name}.enable = false)")
 
-    def host_keys(self, target: str) -> list[tuple[str, dict]]:
-        """The known-hosts entries of `target` by name: the same objects for every node that
-        trusts it (a node reachable by an admin key is known to every admin host)."""
-        found = self._host_keys.get(target)
+    def host_keys(self, target: str, on_itself: bool) -> list[tuple[str, dict]]:
+        """The known-hosts entries of `target` by name, as Nixus names them (`<target>-<key name>`,
+        for keys from `ssh.access`): the same objects for every node that trusts it (a node
+        reachable by an admin key is known to every admin host), but the node itself, which also
+        knows itself as `localhost`."""
+        found = self._host_keys.get((target, on_itself))
         if found is None:
-            names = [self.nodes[target]["host"]] + \
-                (list(self.access[target]["hostNames"]) if target in self.access else [])
-            found = self._host_keys[target] = [
-                (target if i == 0 else f"{target}-{i + 1}", {"hostNames": names, "publicKey": host_key})
-                for i, host_key in enumerate(self.nodes[target]["hostKeys"])]
+            access = self.access[target] if target in self.access else None
+            names = [target, *(access["hostNames"] if access else [])] + ["localhost"] * on_itself
+            host = self.nodes[target]["host"]
+            names += [host] if host not in names else []  # the address nixus reaches it at
+            named = {key: f"{target}-{kname}" for kname, key in (access["hostKeys"].items() if access else [])}
+            found = self._host_keys[target, on_itself] = [
+                (named.get(host_key) or (target if i == 0 else f"{target}-{i + 1}"),
+                 {"hostNames": names, "publicKey": host_key})
+                for i, host_key in enumerate(dict.fromkeys(self.nodes[target]["hostKeys"]))]
         return found
 
 
@@ -99,7 +110,8 @@ def node_configuration(name: str, node: Any, fleet: Any, options: Any) -> dict:
     if deploy_key is not None and deploy_key not in [k.value for k in users.get(node["user"], [])]:
         users.setdefault(node["user"], []).append(Annotated(deploy_key, "deploy.publicKey: nixus must always get in"))
     known = {key: Annotated(entry, f"nodes.{target}.hostKeys, for {why}")
-             for target, why in sorted(g.known.get(name, {}).items()) for key, entry in g.host_keys(target)}
+             for target, why in sorted(g.known.get(name, {}).items())
+             for key, entry in g.host_keys(target, target == name)}
     # nixus deploys over ssh: sshd runs unless the node's configuration says otherwise.
     config: dict[str, Any] = {"services": {"openssh": {"enable": Annotated(mkDefault(True), "nixus deploys over ssh")}}}
     if users:
@@ -111,7 +123,9 @@ def node_configuration(name: str, node: Any, fleet: Any, options: Any) -> dict:
 
 def module(config: Any, options: Any, **_: Any) -> dict:
     def per_node(name: str, config: Any, fleet: Any, **_: Any) -> dict:
-        return {"configuration": lazy(lambda: node_configuration(name, config, fleet, options))}
+        return {"configuration": lazy(lambda: node_configuration(name, config, fleet, options)),
+                "hostKeys": lazy(lambda: list(fleet["ssh"]["access"][name]["hostKeys"].values())
+                                 if name in fleet["ssh"]["access"] else [])}
 
     return {
         "options": {

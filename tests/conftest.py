@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,6 @@ def run_nixus(*args: str, cwd: Path | None = None, env: dict[str, str] | None = 
 def eval_rendered(module: Path, attr: str = "", with_stderr: bool = False) -> Any:
     """A rendered node module evaluated by the real nixpkgs module system with the testbed OS's
     declarations of the NixOS options: `config.<attr>` as JSON data (and what Nix printed)."""
-    import json
     from nixus_py.testbed.hosts import TESTBED_OS
     from nixus_py.nixlang import NixPath
     expr = (f"let ev = import {NixPath(f'{TESTBED_OS}/lib/eval-config.nix').nix()} {{ "
@@ -61,6 +62,34 @@ def eval_rendered(module: Path, attr: str = "", with_stderr: bool = False) -> An
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return (json.loads(proc.stdout), proc.stderr) if with_stderr else json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="session")
+def nixus_oracle(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], dict]:
+    """What real Nixus computes for a fleet file (`crosshost.nix` of NIXUS_ORACLE): per enabled
+    node its authorized keys, known hosts, WireGuard, firewall and NAT; per zone its records.
+
+    The oracle is used from a copy of its own files in a temporary directory, with its stand-in's
+    `lib` made a symlink to the nixpkgs lib: the shared copy holds that link as a plain file (a
+    checkout that lost its symlinks), which Nix reads as a path."""
+    source = os.environ.get("NIXUS_ORACLE")
+    if not source or not (Path(source) / "crosshost.nix").is_file():
+        pytest.fail("NIXUS_ORACLE is not set to real Nixus's oracle: run the tests through ./scripts/test")
+    oracle = tmp_path_factory.mktemp("nixus-oracle")
+    shutil.copy(Path(source) / "crosshost.nix", oracle)
+    shutil.copytree(Path(source) / "nixos-stand-in", oracle / "nixos-stand-in", symlinks=True)
+    lib = oracle / "nixos-stand-in" / "lib"
+    lib.chmod(0o644)
+    lib.unlink()
+    lib.symlink_to(nixpkgs_lib())
+    (oracle / "nixus").symlink_to(Path(source) / "nixus")
+
+    def crosshost(fleet: Path) -> dict:
+        proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", str(oracle / "crosshost.nix"),
+                               "--arg", "fleet", str(fleet.resolve())], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+    return crosshost
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -50,9 +50,12 @@ def test_grant_to_unknown_node_is_an_error_naming_the_line(tmp_path: Path) -> No
     assert "fleet.py:6" in err
 
 
-def test_access_from_unknown_node_is_an_error(tmp_path: Path) -> None:
-    code, err, _ = _render(tmp_path, FLEET.replace('"access": {"laptop"', '"access": {"phone"'))
-    assert code == 1 and "names the node `phone'" in err
+def test_a_key_on_a_machine_nixus_does_not_deploy_still_gets_its_access(tmp_path: Path) -> None:
+    """As in Nixus: a phone that is no node, or a laptop listed as a disabled node."""
+    for source, nodes in (("phone", FLEET), ("laptop", FLEET.replace('"laptop": {}', '"laptop": {"enable": False}'))):
+        code, err, out = _render(tmp_path, nodes.replace('"access": {"laptop"', f'"access": {{"{source}"'))
+        assert code == 0, err
+        assert f'"{KEY} alice"  # ssh.access.{source}.keys.alice.hasAccessTo.web1.root' in (out / "web1.nix").read_text()
 
 
 def test_grant_to_disabled_node_is_an_error(tmp_path: Path) -> None:
