@@ -121,7 +121,7 @@ class _Zone:
 
     def _address_of(self, node: str, source: str) -> str:
         if source == "host":
-            return self.fleet["nodes"][node]["host"]
+            return self.fleet["nodes"][node]["address"]
         if source.startswith("vpn:"):
             net = source[4:]
             addresses = self.fleet["vpn"]["addresses"].get(net)
@@ -172,7 +172,7 @@ class _Zone:
         return "\n".join(lines) + "\n"
 
     def server_address(self, node: str, role: str) -> str:
-        host = self.fleet["nodes"][node]["host"]
+        host = self.fleet["nodes"][node]["address"]
         ip = _ip(host)
         if ip is None:
             self.fail((role,), f"contains `{node}', whose host `{host}' is not an IP address; nsd's "

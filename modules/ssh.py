@@ -89,7 +89,7 @@ class _Grants:
         if found is None:
             access = self.access[target] if target in self.access else None
             names = [target, *(access["hostNames"] if access else [])] + ["localhost"] * on_itself
-            host = self.nodes[target]["host"]
+            host = self.nodes[target]["address"]
             names += [host] if host not in names else []  # the address nixus reaches it at
             named = {key: f"{target}-{kname}" for kname, key in (access["hostKeys"].items() if access else [])}
             found = self._host_keys[target, on_itself] = [

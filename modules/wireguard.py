@@ -142,7 +142,7 @@ class _Network:
             cfg = members[m]
             endpoint = cfg["endpoint"]
             if endpoint == "auto":
-                host = nodes[m]["host"]
+                host = nodes[m]["address"]
                 endpoint = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
                 if not _ENDPOINT.fullmatch(endpoint):
                     self.fail(("members", m, "endpoint"), f"is `auto', but the node's host `{host}' is no "

@@ -61,7 +61,7 @@ def eval_cmd(attrpath: str = typer.Argument("", help="Attribute path into the fl
 def nodes_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt, as_json: bool = JsonOpt) -> None:
     """List the selected nodes with host, port and tags."""
     nodes = load_fleet(file).config["nodes"]
-    rows = [{"name": n, "host": nodes[n]["host"], "port": nodes[n]["port"], "user": nodes[n]["user"],
+    rows = [{"name": n, "host": nodes[n]["address"], "port": nodes[n]["port"], "user": nodes[n]["user"],
              "tags": list(nodes[n]["tags"]), "enable": nodes[n]["enable"]} for n in select_nodes(nodes, on)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))

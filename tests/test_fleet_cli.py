@@ -370,3 +370,14 @@ def test_nix_modules_read_the_options_argument_as_nixpkgs_gives_it(tmp_path: Pat
     assert json.loads(shown["report"].out) == expected["report"]
     assert {k: json.loads(shown[f"things.{k}.seen"].out) for k in "ab"} == expected["seen"]
     assert expected["seen"] == {"a": "a: x set to 3 (int)", "b": "b: x unset (int)"}
+
+
+def test_a_host_written_as_user_at_address_logs_in_as_that_user(tmp_path: Path) -> None:
+    """Nixus's form of `host`; an explicit `user` still wins, as any definition beats a default."""
+    (tmp_path / "fleet.nix").write_text(
+        '{ nodes.a.host = "deploy@192.0.2.5"; nodes.b.host = "192.0.2.6"; '
+        'nodes.c = { host = "root@192.0.2.7"; user = "ops"; }; }\n')
+    r = run_nixus("nodes", "--json", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert [(n["name"], n["user"], n["host"]) for n in json.loads(r.out)] == [
+        ("a", "deploy", "192.0.2.5"), ("b", "root", "192.0.2.6"), ("c", "ops", "192.0.2.7")]

@@ -30,7 +30,7 @@ def _target(fleet: Fleet, name: str, identity_file: str | None, reached_from: tu
         if jump == name or jump in reached_from:
             chain = " -> ".join((*reached_from, name, jump))
             raise fact.error((name, "proxyJump"), f"makes a circle of jump hosts ({chain})")
-    return Target(node=name, host=node["host"], port=node["port"], user=node["user"],
+    return Target(node=name, host=node["address"], port=node["port"], user=node["user"],
                   host_keys=tuple(node["hostKeys"]), identity_file=identity_file,
                   privilege=tuple(node["privilegeEscalationCommand"]),
                   jump=_target(fleet, jump, identity_file, (*reached_from, name)) if jump else None)

@@ -7,7 +7,7 @@ from typing import Any
 from ..evaluate import lazy, mkOption, mkOptionDefault, types
 from ..evaluate.location import Loc
 from ..evaluate.submodule import Submodule
-from .formats import ABSOLUTE_PATH, ACCOUNT, HOST, host_key
+from .formats import ABSOLUTE_PATH, ACCOUNT, HOST, LOGIN, host_key, split_login
 
 HERE = Loc(__file__)
 
@@ -34,10 +34,15 @@ NODE_OPTIONS = {
     "options": {
         "enable": mkOption(type=types.bool, default=True,
                            description="Whether this node is part of deployments."),
-        "host": mkOption(type=HOST, defaultText="the node's name",
-                         description="Address (hostname or IP) that nixus uses to reach the node."),
+        "host": mkOption(type=LOGIN, defaultText="the node's name",
+                         description="Address (hostname or IP) that nixus uses to reach the node, "
+                                     "perhaps after the user to log in as (`deploy@10.0.0.1`, as in Nixus)."),
+        "address": mkOption(type=HOST, readOnly=True, defaultText="`host` without its user",
+                            description="The address in `host`: what ssh connects to, and the name "
+                                        "other nodes know this one by."),
         "port": mkOption(type=types.port, default=22, description="SSH port of the node."),
-        "user": mkOption(type=ACCOUNT, default="root", description="User that nixus logs in as."),
+        "user": mkOption(type=ACCOUNT, defaultText="the user in `host`, else root",
+                         description="User that nixus logs in as."),
         "hostKeys": mkOption(type=types.listOf(host_key), default=[],
                              description="The node's public SSH host keys, for strict host-key checking "
                                          "(`ssh-keyscan` lines are taken too)."),
@@ -96,9 +101,16 @@ def _relation_options(**_: Any) -> dict:
 
 def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
     """The fleet core: `nodes` (one submodule each, with `defaults` imported) and fleet settings."""
-    def per_node(name: str, **_: Any) -> dict:
-        """The fleet's `defaults` module, and the node's name as its default `host`."""
-        return {"_file": HERE, "imports": [config.defaults], "config": {"host": mkOptionDefault(name)}}
+    def per_node(name: str, **args: Any) -> dict:
+        """The fleet's `defaults` module, the node's name as its default `host`, and its address
+        and default user from `host`."""
+        def login() -> tuple[str | None, str]:
+            return split_login(args["config"]["host"])
+        return {"_file": HERE, "imports": [config.defaults], "config": {
+            "host": mkOptionDefault(name),
+            "address": lazy(lambda: login()[1]),
+            "user": mkOptionDefault(lazy(lambda: login()[0] or "root")),
+        }}
 
     node_type = Submodule([NODE_OPTIONS, per_node], special_args={"nodes": nodes, "fleet": config})
     def locked_keys() -> dict:

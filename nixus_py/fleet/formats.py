@@ -18,7 +18,16 @@ ACCOUNT = types.strMatching(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?")
 ABSOLUTE_PATH = types.strMatching(r"/[^\x00-\x20\x7f]*")
 # A hostname or an IP address (an IPv6 one perhaps with its zone): it becomes ssh's host argument,
 # a known_hosts name (where `,` and `*` would name other hosts) and a WireGuard endpoint.
-HOST = types.strMatching(r"[A-Za-z0-9_.:][A-Za-z0-9_.:-]*(%[A-Za-z0-9_.-]+)?")
+_ADDRESS = r"[A-Za-z0-9_.:][A-Za-z0-9_.:-]*(%[A-Za-z0-9_.-]+)?"
+HOST = types.strMatching(_ADDRESS)
+# A node's `host`, as Nixus writes it too: an address, perhaps after the user to log in as.
+LOGIN = types.strMatching(rf"([A-Za-z0-9_][A-Za-z0-9_.-]*\$?@)?{_ADDRESS}")
+
+
+def split_login(host: str) -> tuple[str | None, str]:
+    """`user@address` (Nixus's form of a node's `host`) as its user, if any, and its address."""
+    user, at, address = host.rpartition("@")
+    return (user, address) if at else (None, host)
 
 # A node's name names its files (`<name>.nix` of render and build, the testbed's host directory)
 # and is what `--on` selects: a hostname-like word, so no `/`, `,`, `@`, `*`, whitespace or leading `.`.

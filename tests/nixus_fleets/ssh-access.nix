@@ -1,7 +1,7 @@
 # Nixus's ssh.access: host keys and names in ssh.access, keys on a disabled node (a laptop)
 # and on a machine that is no node at all (a phone), a key of a node granted on itself.
 {
-  nodes.web1 = { host = "192.0.2.11"; };
+  nodes.web1 = { host = "root@192.0.2.11"; };  # Nixus's form of host: user@address
   nodes.web2 = { host = "192.0.2.12"; };
   nodes.laptop = { host = "192.0.2.99"; enable = false; };
   ssh.access = {
