@@ -381,3 +381,26 @@ def test_a_host_written_as_user_at_address_logs_in_as_that_user(tmp_path: Path) 
     assert r.code == 0, r.err
     assert [(n["name"], n["user"], n["host"]) for n in json.loads(r.out)] == [
         ("a", "deploy", "192.0.2.5"), ("b", "root", "192.0.2.6"), ("c", "ops", "192.0.2.7")]
+
+
+def test_deploy_from_and_deploy_host_say_how_to_reach_a_node_from_where_nixus_runs(tmp_path: Path) -> None:
+    """Nixus's deployFrom.<deployHost>, over a plain host; hasFastConnection is substituteOnTarget's opposite."""
+    (tmp_path / "fleet.nix").write_text(
+        '{\n  deployHost = "laptop";\n'
+        '  nodes.a = { host = "root@203.0.113.5"; deployFrom.laptop = { host = "ops@192.168.1.5"; hasFastConnection = true; }; };\n'
+        '  nodes.b = { host = "root@203.0.113.6"; hasFastConnection = false; };\n'
+        '  nodes.c = { host = "192.0.2.7"; deployFrom.other.host = "10.9.9.9"; };\n'
+        '  nodes.laptop = { host = "192.0.2.8"; enable = false; };\n}\n')
+    r = run_nixus("eval", "--json", "nodes", cwd=tmp_path)
+    assert r.code == 0, r.err
+    got = {n: (v["address"], v["user"], v["substituteOnTarget"]) for n, v in json.loads(r.out).items()}
+    assert got == {"a": ("192.168.1.5", "ops", False), "b": ("203.0.113.6", "root", True),
+                   "c": ("192.0.2.7", "root", False), "laptop": ("localhost", "root", False)}
+
+
+@pytest.mark.parametrize("option,value", [("postDeployScript", '"echo done"'), ("closurePaths", "{ }"),
+                                          ("preparationScript", '"x"'), ("deployScript", '"x"')])
+def test_an_option_of_nixus_that_nixus_does_not_run_is_an_error_saying_what_to_do(
+        tmp_path: Path, option: str, value: str) -> None:
+    err = _fails(tmp_path, "fleet.nix", f'{{\n  nodes.a.host = "192.0.2.1";\n  nodes.a.{option} = {value};\n}}\n')
+    assert f"nodes.a.{option}' is an option of Nixus's that nixus does not run: " in err and "fleet.nix:3" in err

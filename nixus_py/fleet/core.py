@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..evaluate import lazy, mkOption, mkOptionDefault, types
+from ..evaluate import lazy, mkIf, mkMerge, mkOption, mkOptionDefault, mkOverride, types
 from ..evaluate.location import Loc
 from ..evaluate.submodule import Submodule
 from .formats import ABSOLUTE_PATH, ACCOUNT, HOST, LOGIN, host_key, split_login
@@ -25,6 +25,29 @@ def _secret_options(name: str, **_: Any) -> dict:
         "mode": mkOption(type=types.strMatching("0?[0-7]{3}"), default="0400",
                          description="Permissions of the file."),
     }}
+
+
+def _deploy_from_options(**_: Any) -> dict:
+    return {"options": {
+        "host": mkOption(type=LOGIN, description="How to reach the node from that machine."),
+        "hasFastConnection": mkOption(type=types.bool, default=False,
+                                      description="Whether the connection from there is fast (copy "
+                                                  "everything rather than substitute on the node)."),
+    }}
+
+
+# Options of Nixus's deploy module that nixus has no use for: a fleet that sets one is told why
+# and what to do instead, rather than having it ignored.
+NIXUS_ONLY = {
+    "preparationPhases": "nixus prepares a host itself (copy, secrets, switch); run other steps "
+                         "before `nixus deploy`",
+    "preparationScript": "nixus prepares a host itself (copy, secrets, switch); run other steps "
+                         "before `nixus deploy`",
+    "postDeployScript": "act on `nixus deploy --json`'s per-host outcomes instead",
+    "closurePaths": "put what the node needs into its configuration (environment.systemPackages, "
+                    "system.extraDependencies), so that it is part of the node's closure",
+    "deployScript": "nixus deploys itself: run `nixus deploy --on <node>`",
+}
 
 
 # The options of one node (one machine) of the fleet: one constant module, so that the evaluations
@@ -70,6 +93,16 @@ NODE_OPTIONS = {
                                        description="Let the node fetch what it lacks of its system "
                                                    "from its own binary caches (its nix.conf "
                                                    "substituters) before nixus sends the rest."),
+        "hasFastConnection": mkOption(type=types.nullOr(types.bool), default=None,
+                                      description="Nixus's name for the opposite of `substituteOnTarget`: "
+                                                  "when set, it decides that option's default."),
+        "deployFrom": mkOption(type=types.attrsOf(types.submodule(_deploy_from_options)), default={},
+                               description="How to reach the node when deploying from the machine "
+                                           "`deployHost` names (as in Nixus): its `host` and "
+                                           "`hasFastConnection` from there."),
+        **{name: mkOption(type=types.nullOr(types.raw), default=None, internal=True,
+                          description=f"Nixus's {name}, which nixus does not run: {why}")
+           for name, why in NIXUS_ONLY.items()},
         "proxyJump": mkOption(type=types.nullOr(types.str), default=None,
                               description="Another node to reach this one through, as ssh's "
                                           "ProxyJump: nixus logs in to that node (with its host, "
@@ -102,14 +135,35 @@ def _relation_options(**_: Any) -> dict:
 def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
     """The fleet core: `nodes` (one submodule each, with `defaults` imported) and fleet settings."""
     def per_node(name: str, **args: Any) -> dict:
-        """The fleet's `defaults` module, the node's name as its default `host`, and its address
-        and default user from `host`."""
+        """The fleet's `defaults` module; the node's name as its default `host`; its address, and
+        its default user, from `host`; and what Nixus's deploy options mean for it."""
+        node = args["config"]
+
         def login() -> tuple[str | None, str]:
-            return split_login(args["config"]["host"])
+            return split_login(node["host"])
+
+        def deploy_from(what: str) -> Any:
+            """What `deployFrom.<deployHost>` says (as in Nixus: above a plain definition, below
+            mkForce); deploying from the node itself reaches it as root@localhost, fast."""
+            def applies() -> bool:
+                here = config.deployHost
+                return here is not None and (here == name or here in node["deployFrom"])
+
+            def value() -> Any:
+                entry = node["deployFrom"].get(config.deployHost)
+                return entry[what] if entry is not None else {"host": "root@localhost", "hasFastConnection": True}[what]
+            return mkIf(lazy(applies), mkOverride(75, lazy(value)))
+
+        def fast() -> bool | None:
+            return node["hasFastConnection"]
+
         return {"_file": HERE, "imports": [config.defaults], "config": {
-            "host": mkOptionDefault(name),
+            "host": mkMerge([mkOptionDefault(name), deploy_from("host")]),
             "address": lazy(lambda: login()[1]),
             "user": mkOptionDefault(lazy(lambda: login()[0] or "root")),
+            "hasFastConnection": deploy_from("hasFastConnection"),
+            # Above substituteOnTarget's default, below any definition of it.
+            "substituteOnTarget": mkIf(lazy(lambda: fast() is not None), mkOverride(1400, lazy(lambda: not fast()))),
         }}
 
     node_type = Submodule([NODE_OPTIONS, per_node], special_args={"nodes": nodes, "fleet": config})
@@ -143,5 +197,8 @@ def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
                 "parallel": mkOption(type=types.ints.positive, default=10,
                                      description="How many hosts nixus deploys at once."),
             },
+            "deployHost": mkOption(type=types.nullOr(types.str), default=None,
+                                   description="The machine nixus deploys from, as in Nixus: a node's "
+                                               "`deployFrom.<deployHost>` then says how to reach it."),
         },
     }

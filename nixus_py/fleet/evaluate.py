@@ -11,7 +11,7 @@ from ..evaluate.location import Loc, set_display_base
 from ..evaluate.modules import ConfigProxy, Evaluation
 from .. import settings
 from ..present import to_data
-from .core import fleet_module
+from .core import NIXUS_ONLY, fleet_module
 from .formats import NODE_NAME, NODE_NAME_RULE
 from .lock import lock_path, public_keys, read_lock, write_lock
 from .provenance import Fact
@@ -58,11 +58,21 @@ def evaluate_fleet(path: str | Path | None = None, lock: dict | None = None) -> 
     return make()
 
 
-def _check_node_names(ev: Evaluation) -> None:
-    """Every node's name is one that its files and `--on` can use, before any of them is made."""
+def _check_nodes(ev: Evaluation) -> None:
+    """Before anything is made from them: every node's name is one that its files and `--on` can
+    use, and no node sets an option of Nixus's that nixus does not run (found among the
+    definitions, so that no node is evaluated for it)."""
+    nodes = Fact(ev.options["nodes"], ("nodes",))
     for name in ev.config["nodes"]:
         if not NODE_NAME.fullmatch(name):
-            raise Fact(ev.options["nodes"], ("nodes",)).error((name,), f"is not a valid node name: {NODE_NAME_RULE}")
+            raise nodes.error((name,), f"is not a valid node name: {NODE_NAME_RULE}")
+        for option, why in NIXUS_ONLY.items():
+            if nodes.defined_at((name, option)):
+                raise nodes.error((name, option), f"is an option of Nixus's that nixus does not run: {why}")
+    defaults = Fact(ev.options["defaults"], ("defaults",))
+    for option, why in NIXUS_ONLY.items():
+        if defaults.defined_at((option,)):
+            raise defaults.error((option,), f"is an option of Nixus's that nixus does not run: {why}")
 
 
 @dataclass
@@ -90,7 +100,7 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
     state = settings.state_dir(file)
     lock = read_lock(file)
     ev = evaluate_fleet(file, lock)
-    _check_node_names(ev)
+    _check_nodes(ev)
     wanted = dict(ev.config["generatedKeys"])
     have = lock.get("keys", {})
     public = public_keys(state, wanted)
