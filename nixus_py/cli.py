@@ -24,6 +24,7 @@ from .fleet.evaluate import load_fleet
 from .fleet.select import select_nodes
 from .nixlang import to_nix
 from .present import get_path, parse_attr_path, to_data
+from .source.pyfile import user_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Evaluate, render, build and deploy a NixOS fleet.")
@@ -226,7 +227,10 @@ def _run(fn: Callable[[], Any]) -> int:
 
     def target() -> None:
         try:
-            fn()
+            try:
+                fn()
+            except (Exception, SystemExit) as e:
+                raise user_error(e) or e  # what the fleet's own code raised is the fleet's error
         except SystemExit as e:
             result["code"] = int(e.code or 0) if not isinstance(e.code, str) else 1
         except NixusError as e:

@@ -52,6 +52,19 @@ class NixExpr(NixValue):
     def __getitem__(self, name: str) -> NixExpr:
         return NixExpr(f"{self.nix()}.{attr_name(name)}")
 
+    # A module function's `pkgs` and `config` are Nix, which Python never evaluates: a string or a
+    # branch made of one would be wrong in the rendered module, so each is an error saying so.
+    def __str__(self) -> str:
+        raise not_nix(f"`{self.code}' is Nix (a module function's argument), which Python cannot put into a "
+                      f"string: write the whole string as Nix, e.g. nix.expr('\"${{{self.code}}}/bin\"')")
+
+    def __format__(self, spec: str) -> str:
+        return str(self)
+
+    def __bool__(self) -> bool:
+        raise not_nix(f"`{self.code}' is Nix (a module function's argument), which is not known when nixus "
+                      f"writes the module: instead of `if`, use mkIf(nix.expr({self.code!r}), ...)")
+
 
 @dataclass(frozen=True, slots=True)
 class NixPath(NixValue):
@@ -170,6 +183,8 @@ def attr_path(parts: tuple[str, ...] | list[str]) -> str:
 @functools.lru_cache(maxsize=1 << 16)
 def _path_part(part: str) -> str:
     """One step of an option path as messages show it (kept, as attr_name's answers are)."""
+    if not isinstance(part, str):  # a name that is no string (a fleet.py dict with an int key): as Python has it
+        return repr(part)
     return part if part == "*" or (part.startswith("<") and part.endswith(">")) else attr_name(part)
 
 

@@ -404,3 +404,26 @@ def test_an_option_of_nixus_that_nixus_does_not_run_is_an_error_saying_what_to_d
         tmp_path: Path, option: str, value: str) -> None:
     err = _fails(tmp_path, "fleet.nix", f'{{\n  nodes.a.host = "192.0.2.1";\n  nodes.a.{option} = {value};\n}}\n')
     assert f"nodes.a.{option}' is an option of Nixus's that nixus does not run: " in err and "fleet.nix:3" in err
+
+
+@pytest.mark.parametrize("text,command,expected", [
+    ("import sys\nsys.exit(0)\n", "eval", "fleet.py:2: the fleet called sys.exit(0): a fleet file must not exit"),
+    ("import sys\nmodules = [lambda **_: sys.exit(3)]\n", "eval", "fleet.py:2: the fleet called sys.exit(3)"),
+    ("from nixus_py.evaluate import lazy\nmodules = [{'nodes': {'a': {'host': lazy(lambda: 1 / 0)}}}]\n", "eval",
+     "fleet.py:2: ZeroDivisionError: division by zero"),
+    ("modules = {'nodes': {}}\n", "eval", "`modules' must be a list of modules, not a dict"),
+    ("modules = [{'nodes': {1: {}}}]\n", "eval", "`nodes.1' is not a valid node name"),
+    ("modules = [{'nodes': {'a': {'configuration':\n  lambda pkgs, **_: {'environment': {'etc': {'x': {'text': f'{pkgs.hello}/bin'}}}}}}}]\n",
+     "render", "fleet.py:2: `pkgs.hello' is Nix (a module function's argument), which Python cannot put into a string"),
+    ("modules = [{'nodes': {'a': {'configuration':\n  lambda config, **_: {'x': 1} if config.services.bar.enable else {}}}}]\n",
+     "render", "fleet.py:2: `config.services.bar.enable' is Nix (a module function's argument), which is not known"),
+    ("modules = [{'nodes': {'a': {'configuration':\n  lambda **_: {}['missing']}}}]\n", "render", "fleet.py:2: KeyError: 'missing'"),
+])
+def test_an_error_of_the_fleets_own_code_names_its_line_whenever_it_runs(
+        tmp_path: Path, text: str, command: str, expected: str) -> None:
+    """A module body, a module function, a lazy value or a configuration function: never a traceback,
+    never an exit 0 with nothing done."""
+    (tmp_path / "fleet.py").write_text(text)
+    r = run_nixus(*([command, "nodes"] if command == "eval" else [command, "-o", "out"]), cwd=tmp_path)
+    assert r.code == 1 and "Traceback" not in r.err and len(r.err.splitlines()) < 25, r.err
+    assert expected in r.err, r.err

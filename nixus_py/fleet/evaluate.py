@@ -64,7 +64,7 @@ def _check_nodes(ev: Evaluation) -> None:
     definitions, so that no node is evaluated for it)."""
     nodes = Fact(ev.options["nodes"], ("nodes",))
     for name in ev.config["nodes"]:
-        if not NODE_NAME.fullmatch(name):
+        if not isinstance(name, str) or not NODE_NAME.fullmatch(name):
             raise nodes.error((name,), f"is not a valid node name: {NODE_NAME_RULE}")
         for option, why in NIXUS_ONLY.items():
             if nodes.defined_at((name, option)):

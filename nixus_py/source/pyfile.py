@@ -19,7 +19,7 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
-from ..evaluate.errors import SourceError
+from ..evaluate.errors import NixusError, SourceError
 from ..evaluate.location import LocatedDict, located
 
 _DICT = "__nixus_dict__"
@@ -202,25 +202,36 @@ def exec_python(path: Path) -> dict[str, Any]:
     code = _compile(path, source)
     namespace: dict[str, Any] = {"__file__": str(path), "__name__": f"nixus_fleet_{path.stem}",
                                  _DICT: _located_dict, _DICT_ENTRIES: _located_entries, _DICTCOMP: _located_comp}
+    _FLEET_FILES.add(str(path))
     try:
         exec(code, namespace)
     except SourceError:
         raise
-    except Exception as e:  # noqa: BLE001 - any error in user code becomes a located SourceError
-        line = _user_line(e, str(path))
-        where = f"{path}:{line}" if line else str(path)
-        raise SourceError(f"{where}: {type(e).__name__}: {e}", files=[where]) from None
+    except (Exception, SystemExit, GeneratorExit) as e:  # noqa: BLE001 - an error in user code is a fleet error
+        raise user_error(e) or SourceError(f"{path}: {describe(e)}", files=[str(path)]) from None
     return namespace
 
 
-def _user_line(e: BaseException, filename: str) -> int | None:
-    tb = e.__traceback__
-    line = None
+# The fleet's .py files run so far: a frame of one of them is the user's code, whenever it runs
+# (a module body now, a module function, a lazy value or a configuration function later).
+_FLEET_FILES: set[str] = set()
+
+
+def user_error(e: BaseException) -> SourceError | None:
+    """`e` as an error at the deepest line of the fleet's own code it passed through, if any."""
+    tb, where = e.__traceback__, None
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == filename:
-            line = tb.tb_lineno
+        if tb.tb_frame.f_code.co_filename in _FLEET_FILES:
+            where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
         tb = tb.tb_next
-    return line
+    return SourceError(f"{where}: {describe(e)}", files=[where]) if where else None
+
+
+def describe(e: BaseException) -> str:
+    """What went wrong in the user's code, in a line (an exit is named as such: it is no answer)."""
+    if isinstance(e, SystemExit):
+        return f"the fleet called sys.exit({e.code!r}): a fleet file must not exit"
+    return str(e) if isinstance(e, NixusError) else f"{type(e).__name__}: {e}"
 
 
 def load_python_module(path: Path) -> Any:
@@ -231,6 +242,10 @@ def load_python_module(path: Path) -> Any:
     if "module" in ns:
         return ns["module"]
     if "modules" in ns:
-        return {"imports": list(ns["modules"])}
+        modules = ns["modules"]
+        if not isinstance(modules, (list, tuple)):
+            kind = "a dict" if isinstance(modules, dict) else type(modules).__name__
+            raise SourceError(f"{path}: `modules' must be a list of modules, not {kind}", files=[str(path)])
+        return {"imports": list(modules)}
     raise SourceError(f"{path}: a nixus module file must define `module` (one module) or `modules` "
                       f"(a list of modules)", files=[str(path)])
