@@ -21,6 +21,7 @@ from .evaluate.modules import Level, Option
 from .evaluate.options import MISSING
 from .fleet.formats import node_file
 from .fleet.evaluate import load_fleet
+from .fleet.lock import lock_path
 from .fleet.select import select_nodes
 from .nixlang import to_nix
 from .present import get_path, parse_attr_path, to_data
@@ -48,7 +49,7 @@ def _global(nixpkgs_lib: Optional[str] = typer.Option(
 def eval_cmd(attrpath: str = typer.Argument("", help="Attribute path into the fleet config, e.g. nodes.web1.host."),
              file: Optional[str] = FileOpt, as_json: bool = JsonOpt) -> None:
     """Print the value at ATTRPATH of the evaluated fleet config (like `nix eval`)."""
-    config = load_fleet(file).config
+    config = load_fleet(file, write=False).config
     path = parse_attr_path(attrpath)
     try:
         value = get_path(config, path)
@@ -61,7 +62,7 @@ def eval_cmd(attrpath: str = typer.Argument("", help="Attribute path into the fl
 @app.command("nodes")
 def nodes_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt, as_json: bool = JsonOpt) -> None:
     """List the selected nodes with host, port and tags."""
-    nodes = load_fleet(file).config["nodes"]
+    nodes = load_fleet(file, write=False).config["nodes"]
     rows = [{"name": n, "host": nodes[n]["address"], "port": nodes[n]["port"], "user": nodes[n]["user"],
              "tags": list(nodes[n]["tags"]), "enable": nodes[n]["enable"]} for n in select_nodes(nodes, on)]
     if as_json:
@@ -96,7 +97,7 @@ def plan_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt, as_json: 
     """What a deploy would change, host by host, and why. Exit 0: no changes, 2: changes, 1: error."""
     from .plan import plan_fleet, plan_text
     from .record.state import State
-    fleet = load_fleet(file)
+    fleet = load_fleet(file, write=False)
     nodes = select_nodes(fleet.config["nodes"], on)
     plan = plan_fleet(fleet, nodes, State(fleet.state_dir))
     if as_json:
@@ -107,12 +108,20 @@ def plan_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt, as_json: 
     raise typer.Exit(2 if plan.changed else 0)
 
 
+@app.command("lock")
+def lock_cmd(file: Optional[str] = FileOpt) -> None:
+    """Make the key pairs the fleet needs and bring fleet.lock.json up to date (render, build and
+    deploy do it too; the commands that only read change no file)."""
+    fleet = load_fleet(file)
+    typer.echo(f"{lock_path(fleet.file)} {'updated' if fleet.lock_changed else 'up to date'}")
+
+
 @app.command("graph")
 def graph_cmd(file: Optional[str] = FileOpt,
               fmt: str = typer.Option("text", "--format", help="text, dot or json.")) -> None:
     """Nodes and their relations (ssh grants, VPN peerings, DNS transfers, deployAfter) and deploy waves."""
     from .fleet.graph import fleet_graph, graph_data, graph_dot, graph_text  # networkx takes a while to import
-    g = fleet_graph(load_fleet(file).config)
+    g = fleet_graph(load_fleet(file, write=False).config)
     if fmt == "json":
         typer.echo(json.dumps(graph_data(g), indent=2))
     elif fmt == "dot":
@@ -127,7 +136,7 @@ def graph_cmd(file: Optional[str] = FileOpt,
 def options_cmd(file: Optional[str] = FileOpt, as_json: bool = JsonOpt,
                 markdown: bool = typer.Option(False, "--markdown", help="Markdown, like the NixOS manual.")) -> None:
     """Every option of the fleet with type, default, description and where it is declared."""
-    ev = load_fleet(file).evaluation
+    ev = load_fleet(file, write=False).evaluation
     docs = list(_walk_options(ev.root))
     if as_json:
         typer.echo(json.dumps(docs, indent=2))

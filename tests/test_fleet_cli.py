@@ -427,3 +427,27 @@ def test_an_error_of_the_fleets_own_code_names_its_line_whenever_it_runs(
     r = run_nixus(*([command, "nodes"] if command == "eval" else [command, "-o", "out"]), cwd=tmp_path)
     assert r.code == 1 and "Traceback" not in r.err and len(r.err.splitlines()) < 25, r.err
     assert expected in r.err, r.err
+
+
+def test_the_commands_that_only_read_change_no_file_and_lock_makes_the_keys(tmp_path: Path) -> None:
+    """eval, nodes, options, graph and plan once wrote fleet.lock.json and generated private keys."""
+    (tmp_path / "fleet.py").write_text(
+        'modules = [{"nodes": {"a": {}, "b": {}}, "vpn": {"networks": {"n": {"subnet": "10.9.0.0/24", '
+        '"members": {"a": {}, "b": {}}}}}}]\n')
+
+    def files() -> list[str]:
+        return sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+
+    before = files()
+    for command in (["eval", "vpn"], ["nodes"], ["options"], ["graph"], ["eval", "--json", "nodes.a.configuration"]):
+        r = run_nixus(*command, cwd=tmp_path)
+        assert r.code == 0, r.err
+    assert files() == before
+    r = run_nixus("lock", cwd=tmp_path)
+    assert r.code == 0 and "fleet.lock.json updated" in r.out, r.err
+    made = files()
+    assert "fleet.lock.json" in made and any(f.startswith(".nixus-state/keys/") for f in made)
+    assert run_nixus("lock", cwd=tmp_path).out.strip().endswith("up to date")
+    lock = json.loads((tmp_path / "fleet.lock.json").read_text())
+    shown = json.loads(run_nixus("eval", "--json", "lock", cwd=tmp_path).out)
+    assert shown == lock and files() == made

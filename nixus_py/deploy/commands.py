@@ -60,7 +60,7 @@ def status_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
                as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Per host: deployed generation, last result and time, and drift (checked live over ssh)."""
     from .status import status
-    fleet = load_fleet(file)
+    fleet = load_fleet(file, write=False)
     rows = status(fleet, select_nodes(fleet.config["nodes"], on))
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -77,7 +77,7 @@ def status_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
 def history_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
                 as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Every recorded deploy, newest first, with each host's outcome."""
-    fleet = load_fleet(file)
+    fleet = load_fleet(file, write=False)
     nodes = select_nodes(fleet.config["nodes"], on) if on else None
     rows = State(fleet.state_dir).history(nodes)
     if as_json:
@@ -95,7 +95,7 @@ def rollback_cmd(host: str = typer.Argument(..., help="The node to roll back."),
                  to: Optional[int] = typer.Option(None, "--to", help="Generation (default: the previous one).")) -> None:
     """Switch a host back to an earlier generation, with confirm-or-rollback."""
     from .status import rollback
-    fleet = load_fleet(file)
+    fleet = load_fleet(file, write=False)
     if host not in fleet.config["nodes"]:
         raise NixusError(f"no node named `{host}'")
     typer.echo(rollback(fleet, host, to))

@@ -94,8 +94,10 @@ class Fleet:
         return self.state_dir / "build" / "rendered"
 
 
-def load_fleet(path: str | Path | None = None) -> Fleet:
-    """Evaluate the fleet, create missing generated keys, and bring fleet.lock.json up to date."""
+def load_fleet(path: str | Path | None = None, write: bool = True) -> Fleet:
+    """Evaluate the fleet, create missing generated keys, and bring fleet.lock.json up to date;
+    without `write` (the commands that only read), change no file: keys not made yet are missing
+    from the evaluation, and the lock is what it would become."""
     file = find_fleet_file(path)
     state = settings.state_dir(file)
     lock = read_lock(file)
@@ -103,8 +105,9 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
     _check_nodes(ev)
     wanted = dict(ev.config["generatedKeys"])
     have = lock.get("keys", {})
-    public = public_keys(state, wanted)
-    missing = {name: kind for name, kind in wanted.items() if have.get(name, {}).get("publicKey") != public[name]}
+    public = public_keys(state, wanted, make=write)
+    missing = {name: kind for name, kind in wanted.items()
+               if name in public and have.get(name, {}).get("publicKey") != public[name]}
     if missing:
         keys = dict(have)
         for name, kind in missing.items():
@@ -112,5 +115,5 @@ def load_fleet(path: str | Path | None = None) -> Fleet:
         lock = {**lock, "keys": keys}
         ev = evaluate_fleet(file, lock)
     desired = {section: value for section, value in to_data(ev.config["lockFile"]).items() if value}
-    changed = write_lock(file, desired) if desired or lock_path(file).exists() else False
-    return Fleet(file, ev, state, changed)
+    changed = write and (desired or lock_path(file).exists()) and write_lock(file, desired)
+    return Fleet(file, ev, state, bool(changed))

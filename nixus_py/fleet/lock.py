@@ -56,8 +56,9 @@ def key_file(state_dir: Path, name: str) -> Path:
     return state_dir.joinpath("keys", *parts[:-1], parts[-1] + ".key")
 
 
-def public_keys(state_dir: Path, wanted: dict[str, str]) -> dict[str, str]:
-    """The public key of each wanted pair (name: kind), generating the pairs not made yet.
+def public_keys(state_dir: Path, wanted: dict[str, str], make: bool = True) -> dict[str, str]:
+    """The public key of each wanted pair (name: kind), generating the pairs not made yet (only
+    those made already, without `make`).
 
     Every command checks every pair against the lock, and a fleet has one per VPN member, so the
     public halves are kept in keys/public.json, each with the identity of the private key file
@@ -80,12 +81,14 @@ def public_keys(state_dir: Path, wanted: dict[str, str]) -> dict[str, str]:
                 entry.get("kind") == kind and isinstance(entry.get("publicKey"), str):
             known[name] = entry["publicKey"]
             continue
+        if not make and identity is None:
+            continue
         known[name] = ensure_key(state_dir, name, kind)
         identity = _identity(key_file(state_dir, name))
         if identity is not None and time.time_ns() - identity[-1] > 1_000_000_000:
             cache[name] = {"publicKey": known[name], "kind": kind, "file": identity}
             changed = True
-    if changed:
+    if changed and make:
         try:
             _atomic_write(cache_path, (json.dumps(cache, sort_keys=True) + "\n").encode(), 0o600)
         except OSError:
