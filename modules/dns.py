@@ -14,7 +14,7 @@ import ipaddress
 import re
 from typing import Any
 
-from nixus_py.evaluate import lazy, mkOption, types
+from nixus_py.evaluate import NixusError, lazy, mkOption, types
 from nixus_py.fleet.provenance import Fact, per_evaluation
 from nixus_py.nixlang import Annotated
 
@@ -111,8 +111,12 @@ class _Zone:
         body = self._body()
         self.hash = hashlib.sha256((self.soa + "\n" + body).encode()).hexdigest()[:16]
         pinned = fleet["lock"].get("dns", {}).get(self.fqdn, {})
-        old = pinned.get("serial", 0) if isinstance(pinned.get("serial"), int) else 0
-        self.serial = old if pinned.get("hash") == self.hash and old > 0 else old + 1
+        old = pinned.get("serial", 0)
+        if type(old) is not int or not 0 <= old < 2**32:
+            raise NixusError(f"fleet.lock.json: dns.\"{self.fqdn}\".serial is {old!r}, not a zone serial "
+                             "(0 to 4294967295): correct it, or remove the zone's entry to start again at 1")
+        # Past 2^32 - 1 the serial wraps to 1, which secondaries still read as newer (RFC 1982).
+        self.serial = old if pinned.get("hash") == self.hash and old > 0 else old % (2**32 - 1) + 1
         self.data = (f"$ORIGIN {self.fqdn}\n$TTL {self.ttl}\n@ IN SOA {self.soa.format(serial=self.serial)}\n"
                      + body)
 

@@ -149,6 +149,9 @@ class _Network:
                                                          "address or hostname a peer can use: set the endpoint")
             generated = None if cfg["publicKey"] is not None or cfg["privateKeyFile"] is not None \
                 else f"wireguard/{name}/{m}"
+            if cfg["privateKeyFile"] is not None and cfg["publicKey"] is None:
+                self.fail(("members", m, "publicKey"), "is null, but the member has its own privateKeyFile: its "
+                                                       "peers need the public half (wg pubkey < the key file)")
             public = cfg["publicKey"] or keys.get(generated or "", {}).get("publicKey", "")
             key_file = cfg["privateKeyFile"] or f"{SECRETS_DIR}/wireguard-{name}.key"
             self.members[m] = _Member(m, addresses[m], endpoint, public, key_file, generated,
@@ -253,6 +256,10 @@ class _Vpn:
             for b in ordered[i + 1:]:
                 if a.subnet.version == b.subnet.version and a.subnet.overlaps(b.subnet):
                     b.fail(("subnet",), f"is {b.subnet}, which overlaps {a.subnet} of network `{a.name}'")
+                shared = sorted(set(a.members) & set(b.members))
+                if a.interface == b.interface and shared:  # (a default name is cut to 15 characters)
+                    b.fail(("interface",), f"is `{b.interface}', the interface of network `{a.name}' too, on "
+                                           f"`{shared[0]}': give one of them another `interface'")
 
 
 vpn = per_evaluation(_Vpn)

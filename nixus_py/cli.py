@@ -239,7 +239,11 @@ def _run(fn: Callable[[], Any]) -> int:
             try:
                 fn()
             except (Exception, SystemExit) as e:
-                raise user_error(e) or e  # what the fleet's own code raised is the fleet's error
+                # What the fleet's own code raised is the fleet's error, at its line (an error of
+                # nixus's that already names where it comes from stays as it is).
+                if isinstance(e, NixusError) and getattr(e, "files", None):
+                    raise
+                raise user_error(e) or e
         except SystemExit as e:
             result["code"] = int(e.code or 0) if not isinstance(e.code, str) else 1
         except NixusError as e:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, TypeAdapter
 
+from .deploy.secrets import node_secrets
 from .evaluate.submodule import DeferredModule
 from .fleet.evaluate import Fleet
 from .record.state import State
@@ -105,6 +106,8 @@ def plan_fleet(fleet: Fleet, nodes: list[str], state: State) -> Plan:
     config_nodes = fleet.config["nodes"]
     renderer = Renderer(fleet.file, fleet.rendered_dir)
     for node in nodes:
+        # A secret that cannot be delivered fails the plan as it would fail the deploy.
+        node_secrets(node, config_nodes[node], fleet.state_dir, fleet.file.parent, keys_made=False)
         configuration = config_nodes[node]["configuration"]
         deployed = state.last_deployed_module(node)
         if deployed is not None and _renders_as(renderer, node, configuration, deployed):

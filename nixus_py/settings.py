@@ -8,6 +8,8 @@ from pathlib import Path
 from .evaluate.errors import NixusError
 
 _overrides: dict[str, str] = {}
+# The bundled cross-host modules: ordinary modules, loaded like a user's (NIXUS_MODULES_DIR overrides).
+BUNDLED = Path(os.environ.get("NIXUS_MODULES_DIR") or Path(__file__).resolve().parents[1] / "modules")
 
 
 def set_nixpkgs_lib(path: str | None) -> None:

@@ -451,3 +451,24 @@ def test_the_commands_that_only_read_change_no_file_and_lock_makes_the_keys(tmp_
     lock = json.loads((tmp_path / "fleet.lock.json").read_text())
     shown = json.loads(run_nixus("eval", "--json", "lock", cwd=tmp_path).out)
     assert shown == lock and files() == made
+
+
+def test_a_selector_that_names_nothing_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "fleet.py").write_text('modules = [{"nodes": {"a": {}}}]\n')
+    r = run_nixus("nodes", "--on", ",,,", cwd=tmp_path)
+    assert r.code == 1 and "names no node" in r.err, (r.out, r.err)
+
+
+@pytest.mark.parametrize("secrets,expected", [
+    ('{"s": {"source": "missing"}}', "cannot read"),
+    ('{"s": {"source": "adir"}}', "is not a regular file"),
+    ('{"s": {"source": "afifo"}}', "is not a regular file"),  # reading it would wait forever
+    ('{"s": {"source": "x", "path": "/etc/k"}, "t": {"source": "x", "path": "/etc/k"}}', "is the path of"),
+])
+def test_a_secret_that_cannot_be_delivered_fails_the_plan(tmp_path: Path, secrets: str, expected: str) -> None:
+    (tmp_path / "adir").mkdir()
+    os.mkfifo(tmp_path / "afifo")
+    (tmp_path / "x").write_text("secret\n")
+    (tmp_path / "fleet.py").write_text(f'modules = [{{"nodes": {{"a": {{"secrets": {secrets}}}}}}}]\n')
+    r = run_nixus("plan", cwd=tmp_path)
+    assert r.code == 1 and expected in r.err and "Traceback" not in r.err, r.err

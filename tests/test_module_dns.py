@@ -184,3 +184,20 @@ def test_secondary_that_is_the_primary(tmp_path: Path) -> None:
 def test_unknown_primary(tmp_path: Path) -> None:
     err = _error(tmp_path, zones=ZONES.replace("'primary': 'ns1'", "'primary': 'ns9'"))
     assert "dns.zones.\"example.org\".primary' names the node `ns9', but there is no such node" in err
+
+
+def test_a_serial_stays_a_32_bit_zone_serial(tmp_path: Path) -> None:
+    assert _render(tmp_path).code == 0
+    lock_file = tmp_path / "fleet.lock.json"
+    lock = json.loads(lock_file.read_text())
+    zone = lock["dns"]["example.org."]
+    zone.update(serial=2**32 - 1, hash="changed")  # the content changed at the last serial there is
+    lock_file.write_text(json.dumps(lock))
+    assert _render(tmp_path).code == 0
+    assert json.loads(lock_file.read_text())["dns"]["example.org."]["serial"] == 1
+    assert "(1 " in _zone(tmp_path)["data"]
+    for bad in (-1, 2**32, "7", True):
+        zone["serial"] = bad
+        lock_file.write_text(json.dumps(lock))
+        err = _error(tmp_path)
+        assert 'fleet.lock.json: dns."example.org.".serial is' in err and "not a zone serial" in err

@@ -162,3 +162,16 @@ def test_a_private_key_replaced_in_the_state_gives_its_public_key_to_lock_and_pe
     assert _fleet(tmp_path, STAR).code == 0
     assert _lock(tmp_path)["keys"]["wireguard/home/a"]["publicKey"] == public != old_public
     assert public in (tmp_path / "out/hub.nix").read_text() and old_public not in (tmp_path / "out/hub.nix").read_text()
+
+
+def test_a_member_with_its_own_private_key_needs_its_public_key(tmp_path: Path) -> None:
+    err = _error(tmp_path, MESH.replace("'b': {}", "'b': {'privateKeyFile': '/run/keys/wg.key'}"))
+    assert "vpn.networks.m.members.b.publicKey' is null, but the member has its own privateKeyFile" in err
+
+
+def test_two_networks_of_one_member_on_one_interface_is_an_error(tmp_path: Path) -> None:
+    """Default names are cut to 15 characters: the second network would replace the first."""
+    err = _error(tmp_path, "{'datacenter-one-a': {'subnet': '10.1.0.0/24', 'members': {'a': {}, 'b': {}}}, "
+                           "'datacenter-one-b': {'subnet': '10.2.0.0/24', 'members': {'a': {}, 'c': {}}}}")
+    assert "vpn.networks.datacenter-one-b.interface' is `wg-datacenter-o', the interface of network " \
+           "`datacenter-one-a' too, on `a'" in err

@@ -10,14 +10,17 @@ import asyncio
 import hashlib
 import re
 import shlex
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..evaluate.errors import NixusError
 from ..fleet.lock import key_file
 from ..nixlang import quote_string
-from .transport import Connection
+
+if TYPE_CHECKING:  # (asyncssh is imported only by the commands that connect: `plan` checks secrets too)
+    from .transport import Connection
 
 REMOTE_DIR = "/nix/var/nixus/secrets"
 STAGING_DIR = ".nixus-secrets"  # in the login user's home, when that is not root
@@ -34,21 +37,31 @@ class Secret:
     mode: str
 
 
-def node_secrets(name: str, node: Any, state_dir: Path, fleet_dir: Path) -> list[Secret]:
-    """The node's `secrets`, with their content read from local files or nixus's generated keys."""
-    out = []
+def node_secrets(name: str, node: Any, state_dir: Path, fleet_dir: Path, keys_made: bool = True) -> list[Secret]:
+    """The node's `secrets`, with their content read from local files or nixus's generated keys
+    (without `keys_made`, as commands that only read see them: a key not made yet is left out)."""
+    out: list[Secret] = []
+    paths: dict[str, str] = {}
     for sname in sorted(node["secrets"]):
         s = node["secrets"][sname]
         if s["generatedKey"] is not None:
             source = key_file(state_dir, s["generatedKey"])
+            if not keys_made and not source.exists():
+                continue
         elif s["source"] is not None:
             source = (fleet_dir / s["source"]).resolve()
         else:
             raise NixusError(f"nodes.{name}.secrets.{sname}: set `source` (a local file) or `generatedKey`")
         try:
+            if not stat.S_ISREG(source.stat().st_mode):  # a directory fails, a FIFO would wait forever
+                raise NixusError(f"nodes.{name}.secrets.{sname}: {source} is not a regular file")
             content = source.read_bytes()
         except OSError as e:
             raise NixusError(f"nodes.{name}.secrets.{sname}: cannot read {source}: {e.strerror}") from None
+        if s["path"] in paths:
+            raise NixusError(f"nodes.{name}.secrets.{sname}: its path {s['path']} is the path of "
+                             f"nodes.{name}.secrets.{paths[s['path']]} too")
+        paths[s["path"]] = sname
         if not _SECRET_NAME.fullmatch(sname) or sname in (".", ".."):
             raise NixusError(f"nodes.{name}.secrets.{quote_string(sname)}: a secret's name is a file name on "
                              "the host: no /, whitespace or control characters")

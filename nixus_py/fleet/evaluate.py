@@ -17,8 +17,7 @@ from .lock import lock_path, public_keys, read_lock, write_lock
 from .provenance import Fact
 
 DEFAULT_FILES = ("fleet.py", "fleet.nix")
-# The bundled cross-host modules: ordinary modules, loaded like a user's (NIXUS_MODULES_DIR overrides).
-BUNDLED = Path(os.environ.get("NIXUS_MODULES_DIR") or Path(__file__).resolve().parents[2] / "modules")
+BUNDLED = settings.BUNDLED
 
 
 def bundled_modules() -> list[str]:

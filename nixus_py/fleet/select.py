@@ -14,10 +14,11 @@ def select_nodes(nodes: Mapping[str, Any], selector: str | None) -> list[str]:
     names = sorted(nodes)
     if not selector:
         return names
+    parts = [p.strip() for p in selector.split(",") if p.strip()]
+    if not parts:
+        raise NixusError(f"--on {selector!r}: names no node (give names, globs or @tags, comma-separated)")
     chosen: set[str] = set()
-    for part in (p.strip() for p in selector.split(",")):
-        if not part:
-            continue
+    for part in parts:
         if part.startswith("@"):
             matched = {n for n in names if part[1:] in nodes[n]["tags"]}
         else:

@@ -20,6 +20,7 @@ from types import CodeType
 from typing import Any
 
 from ..evaluate.errors import NixusError, SourceError
+from ..settings import BUNDLED
 from ..evaluate.location import LocatedDict, located
 
 _DICT = "__nixus_dict__"
@@ -202,7 +203,8 @@ def exec_python(path: Path) -> dict[str, Any]:
     code = _compile(path, source)
     namespace: dict[str, Any] = {"__file__": str(path), "__name__": f"nixus_fleet_{path.stem}",
                                  _DICT: _located_dict, _DICT_ENTRIES: _located_entries, _DICTCOMP: _located_comp}
-    _FLEET_FILES.add(str(path))
+    if not path.resolve().is_relative_to(BUNDLED):  # an error in a bundled module is nixus's own
+        _FLEET_FILES.add(str(path))
     try:
         exec(code, namespace)
     except SourceError:
