@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from nixus_py.evaluate import NixusError, lazy, mkOption, types
+from nixus_py.fleet.lock import lock_entry
 from nixus_py.fleet.provenance import Fact, per_evaluation
 from nixus_py.nixlang import Annotated
 
@@ -110,7 +111,7 @@ class _Zone:
                     f"{soa['expire']} {soa['minimum']})")
         body = self._body()
         self.hash = hashlib.sha256((self.soa + "\n" + body).encode()).hexdigest()[:16]
-        pinned = fleet["lock"].get("dns", {}).get(self.fqdn, {})
+        pinned = lock_entry(fleet["lock"], "dns", self.fqdn)
         old = pinned.get("serial", 0)
         if type(old) is not int or not 0 <= old < 2**32:
             raise NixusError(f"fleet.lock.json: dns.\"{self.fqdn}\".serial is {old!r}, not a zone serial "

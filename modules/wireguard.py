@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from nixus_py.evaluate import lazy, mkOption, types
+from nixus_py.fleet.lock import lock_entry
 from nixus_py.fleet.provenance import Fact, per_evaluation
 from nixus_py.nixlang import Annotated
 
@@ -135,8 +136,7 @@ class _Network:
         if self.topology == "star" and (self.server is None or self.server not in members):
             self.fail(("server",), f"is {self.server or 'null'}, but a star network needs a server that is "
                                   f"one of its members")
-        addresses = self._addresses(members, fleet["lock"].get("vpn", {}).get(name, {}))
-        keys = fleet["lock"].get("keys", {})
+        addresses = self._addresses(members)
         self.members: dict[str, _Member] = {}
         for m in sorted(members):
             cfg = members[m]
@@ -152,7 +152,8 @@ class _Network:
             if cfg["privateKeyFile"] is not None and cfg["publicKey"] is None:
                 self.fail(("members", m, "publicKey"), "is null, but the member has its own privateKeyFile: its "
                                                        "peers need the public half (wg pubkey < the key file)")
-            public = cfg["publicKey"] or keys.get(generated or "", {}).get("publicKey", "")
+            public = cfg["publicKey"] or (lock_entry(fleet["lock"], "keys", generated).get("publicKey", "")
+                                          if generated else "")
             key_file = cfg["privateKeyFile"] or f"{SECRETS_DIR}/wireguard-{name}.key"
             self.members[m] = _Member(m, addresses[m], endpoint, public, key_file, generated,
                                       self.why(("members", m)))
@@ -165,7 +166,7 @@ class _Network:
     def fail(self, path: tuple, message: str) -> None:
         raise self.fact.error((self.name,) + path, message)
 
-    def _addresses(self, members: Any, pinned: dict) -> dict[str, IPAddress]:
+    def _addresses(self, members: Any) -> dict[str, IPAddress]:
         """Explicit addresses, then addresses pinned in the lock, then the lowest free ones."""
         taken: dict[IPAddress, str] = {}
         out: dict[str, IPAddress] = {}
@@ -180,8 +181,8 @@ class _Network:
             taken[addr], out[m] = m, addr
         rest = [m for m in sorted(members) if m not in out]
         for m in rest:
-            old = pinned.get(m, {}).get("address")
-            addr = _address(old) if old else None
+            old = lock_entry(self.fleet["lock"], "vpn", self.name, m).get("address")
+            addr = _address(old) if isinstance(old, str) else None
             if addr is not None and addr in self.subnet and addr not in taken:
                 taken[addr], out[m] = m, addr
         free = (a for a in self.subnet.hosts() if a not in taken)

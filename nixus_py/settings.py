@@ -47,8 +47,12 @@ def private_dir(path: Path) -> Path:
     """`path` as a directory that only its owner may enter: what is below it (generated private
     keys, every rendered module and activation log in the records) needs no mode of its own.
     One made wider by an earlier nixus is narrowed."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    st = path.stat()
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = path.stat()
+    except OSError as e:
+        raise NixusError(f"cannot use {path} as nixus's state directory: {e.strerror} (set --state-dir or "
+                         "NIXUS_STATE_DIR to a directory nixus can write)") from None
     if st.st_mode & 0o077 and st.st_uid == os.getuid():
         path.chmod(0o700)
     return path

@@ -472,3 +472,33 @@ def test_a_secret_that_cannot_be_delivered_fails_the_plan(tmp_path: Path, secret
     (tmp_path / "fleet.py").write_text(f'modules = [{{"nodes": {{"a": {{"secrets": {secrets}}}}}}}]\n')
     r = run_nixus("plan", cwd=tmp_path)
     assert r.code == 1 and expected in r.err and "Traceback" not in r.err, r.err
+
+
+@pytest.mark.parametrize("lock,expected", [
+    ('{"vpn": "x"}', "fleet.lock.json: vpn is not an object"),
+    ('{"vpn": {"n": {"a": 5}}}', "fleet.lock.json: vpn.n.a is not an object"),
+    ('{"keys": []}', "fleet.lock.json: keys is not an object"),
+    ('{"dns": {"example.org.": 3}}', 'fleet.lock.json: dns."example.org." is not an object'),
+])
+def test_a_damaged_lock_entry_is_an_error_naming_it(tmp_path: Path, lock: str, expected: str) -> None:
+    (tmp_path / "fleet.lock.json").write_text(lock)
+    (tmp_path / "fleet.py").write_text(
+        'modules = [{"nodes": {"a": {"host": "192.0.2.1"}, "b": {"host": "192.0.2.2"}},'
+        ' "vpn": {"networks": {"n": {"subnet": "10.9.0.0/24", "members": {"a": {}, "b": {}}}}},'
+        ' "dns": {"zones": {"example.org": {"primary": "a"}}}}]\n')
+    r = run_nixus("render", "-o", "out", cwd=tmp_path)
+    assert r.code == 1 and expected in r.err and "Traceback" not in r.err, r.err
+
+
+def test_undecodable_text_a_lone_surrogate_and_an_unusable_state_directory_are_errors(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_bytes(b"\xff\xfe modules = []\n")
+    r = run_nixus("eval", "-f", "bad.py", "nodes", cwd=tmp_path)
+    assert r.code == 1 and "not UTF-8 text" in r.err and "Traceback" not in r.err, r.err
+    (tmp_path / "fleet.py").write_text(
+        'modules = [{"nodes": {"a": {"configuration": {"environment": {"etc": {"x": {"text": "\\ud800"}}}}}}}]\n')
+    r = run_nixus("render", "-o", "out", cwd=tmp_path)
+    assert r.code == 1 and "which is no Unicode character" in r.err and "Traceback" not in r.err, r.err
+    (tmp_path / "fleet.py").write_text('modules = [{"nodes": {"a": {}}}]\n')
+    (tmp_path / "a-file").write_text("")
+    r = run_nixus("--state-dir", str(tmp_path / "a-file" / "state"), "history", cwd=tmp_path)
+    assert r.code == 1 and "as nixus's state directory" in r.err and "Traceback" not in r.err, r.err

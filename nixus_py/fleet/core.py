@@ -8,6 +8,7 @@ from ..evaluate import lazy, mkIf, mkMerge, mkOption, mkOptionDefault, mkOverrid
 from ..evaluate.location import Loc
 from ..evaluate.submodule import Submodule
 from .formats import ABSOLUTE_PATH, ACCOUNT, HOST, LOGIN, host_key, split_login
+from .lock import lock_entry
 
 HERE = Loc(__file__)
 
@@ -168,7 +169,7 @@ def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
 
     node_type = Submodule([NODE_OPTIONS, per_node], special_args={"nodes": nodes, "fleet": config})
     def locked_keys() -> dict:
-        known = config["lock"].get("keys", {})
+        known = lock_entry(config["lock"], "keys")
         return {name: known[name] for name in sorted(config["generatedKeys"]) if name in known}
 
     return {

@@ -13,7 +13,7 @@ from .. import settings
 from ..present import to_data
 from .core import NIXUS_ONLY, fleet_module
 from .formats import NODE_NAME, NODE_NAME_RULE
-from .lock import lock_path, public_keys, read_lock, write_lock
+from .lock import lock_entry, lock_path, public_keys, read_lock, write_lock
 from .provenance import Fact
 
 DEFAULT_FILES = ("fleet.py", "fleet.nix")
@@ -103,10 +103,10 @@ def load_fleet(path: str | Path | None = None, write: bool = True) -> Fleet:
     ev = evaluate_fleet(file, lock)
     _check_nodes(ev)
     wanted = dict(ev.config["generatedKeys"])
-    have = lock.get("keys", {})
+    have = lock_entry(lock, "keys")
     public = public_keys(state, wanted, make=write)
     missing = {name: kind for name, kind in wanted.items()
-               if name in public and have.get(name, {}).get("publicKey") != public[name]}
+               if name in public and lock_entry(lock, "keys", name).get("publicKey") != public[name]}
     if missing:
         keys = dict(have)
         for name, kind in missing.items():

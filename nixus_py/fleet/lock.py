@@ -40,6 +40,19 @@ def read_lock(fleet_file: Path) -> dict[str, Any]:
     return data
 
 
+def lock_entry(lock: Any, *names: str) -> dict[str, Any]:
+    """The object at `names` in the lock ({} where there is none): a lock edited by hand or
+    damaged is an error naming the entry, never a crash or a value silently made anew."""
+    entry = lock
+    for i, name in enumerate(names):
+        entry = entry.get(name, {})
+        if not isinstance(entry, dict):
+            shown = ".".join(f'"{n}"' if "." in n else n for n in names[:i + 1])
+            raise NixusError(f"{LOCK_NAME}: {shown} is not an object; correct it, or remove it to have "
+                             f"nixus make it anew")
+    return entry
+
+
 def write_lock(fleet_file: Path, data: dict[str, Any]) -> bool:
     """Write the lock atomically when its content changed; True when it did."""
     path = lock_path(fleet_file)

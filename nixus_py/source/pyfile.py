@@ -200,6 +200,9 @@ def exec_python(path: Path) -> dict[str, Any]:
         source = path.read_text()
     except OSError as e:
         raise SourceError(f"cannot read {path}: {e.strerror}", files=[str(path)]) from None
+    except UnicodeDecodeError as e:
+        raise SourceError(f"{path}: not UTF-8 text (byte {e.start}): a fleet file is Python source",
+                          files=[str(path)]) from None
     code = _compile(path, source)
     namespace: dict[str, Any] = {"__file__": str(path), "__name__": f"nixus_fleet_{path.stem}",
                                  _DICT: _located_dict, _DICT_ENTRIES: _located_entries, _DICTCOMP: _located_comp}
