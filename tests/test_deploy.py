@@ -257,6 +257,30 @@ def test_wrong_host_key_is_refused_and_nothing_is_copied(testbed_fleet: TestbedF
     assert "testbed-system" not in store.stdout
 
 
+def test_a_host_without_host_keys_is_refused_unless_a_known_hosts_file_vouches_for_it(
+        testbed_fleet: TestbedFleet) -> None:
+    tb = testbed_fleet
+    _two_nodes(tb)
+    assert tb.nixus("testbed", "up").code == 0
+    hosts = tb.dir / "testbed-hosts.py"
+    b = tb.host("b")
+    hosts.write_text(hosts.read_text().replace(f"mkForce([{json.dumps(b['host_key'])}])", "mkForce([])"))
+    r = tb.nixus("deploy", "--json")
+    assert r.code == 1 and "`nodes.b' has no hostKeys" in r.err and "deploy.knownHostsFile" in r.err, r.err
+    assert _current(tb, "a") == _current(tb, "b") == ""  # no host was touched
+    known = tb.dir / "known_hosts"
+    known.write_text(f"{b['address']} {tb.host('a')['host_key']}\n")  # a key, but not b's
+    fleet = tb.dir / "fleet.py"
+    fleet.write_text(fleet.read_text() + f"\nmodules.append({{'deploy': {{'knownHostsFile': {str(known)!r}}}}})\n")
+    r = tb.nixus("deploy", "--json")
+    result = {h["node"]: h for h in json.loads(r.out)}
+    assert r.code == 1 and result["b"]["outcome"] == "failed" and "host key" in result["b"]["message"], r.out
+    known.write_text(f"{b['address']} {b['host_key']}\n")
+    r = tb.nixus("deploy", "--json")
+    assert r.code == 0, r.out + r.err
+    assert {h["node"]: h["outcome"] for h in json.loads(r.out)}["b"] == "switched"
+
+
 def test_unreachable_host_fails_alone(testbed_fleet: TestbedFleet) -> None:
     tb = testbed_fleet
     _two_nodes(tb)

@@ -16,21 +16,32 @@ def target_for(fleet: Fleet, name: str) -> Target:
     identity_file = fleet.config["deploy"]["identityFile"]
     if identity_file is not None and not Path(identity_file).exists():
         raise NixusError(f"deploy.identityFile {identity_file} does not exist")
-    return _target(fleet, name, identity_file, ())
+    known_hosts = fleet.config["deploy"]["knownHostsFile"]
+    if known_hosts is not None:
+        known_hosts = str(Path(known_hosts).expanduser())
+        if not Path(known_hosts).is_file():
+            raise NixusError(f"deploy.knownHostsFile {known_hosts} is not a file")
+    return _target(fleet, name, identity_file, known_hosts, ())
 
 
-def _target(fleet: Fleet, name: str, identity_file: str | None, reached_from: tuple[str, ...]) -> Target:
+def _target(fleet: Fleet, name: str, identity_file: str | None, known_hosts: str | None,
+            reached_from: tuple[str, ...]) -> Target:
     nodes = fleet.config["nodes"]
     node = nodes[name]
     jump = node["proxyJump"]
+    fact = Fact(fleet.evaluation.options["nodes"], ("nodes",))
+    if not node["hostKeys"] and known_hosts is None:
+        raise fact.error((name,), f"has no hostKeys, so nixus cannot tell {name} from an impostor: set "
+                                  f"nodes.{name}.hostKeys (what `ssh-keyscan -t ed25519 {node['address']}` prints, "
+                                  "checked by hand), or set deploy.knownHostsFile (e.g. \"~/.ssh/known_hosts\") "
+                                  "to trust what that file says of the nodes without them")
     if jump is not None:
-        fact = Fact(fleet.evaluation.options["nodes"], ("nodes",))
         if jump not in nodes:
             raise fact.error((name, "proxyJump"), f"names `{jump}', which is not a node")
         if jump == name or jump in reached_from:
             chain = " -> ".join((*reached_from, name, jump))
             raise fact.error((name, "proxyJump"), f"makes a circle of jump hosts ({chain})")
     return Target(node=name, host=node["address"], port=node["port"], user=node["user"],
-                  host_keys=tuple(node["hostKeys"]), identity_file=identity_file,
+                  host_keys=tuple(node["hostKeys"]), known_hosts=known_hosts, identity_file=identity_file,
                   privilege=tuple(node["privilegeEscalationCommand"]),
-                  jump=_target(fleet, jump, identity_file, (*reached_from, name)) if jump else None)
+                  jump=_target(fleet, jump, identity_file, known_hosts, (*reached_from, name)) if jump else None)

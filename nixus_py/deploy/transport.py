@@ -83,6 +83,7 @@ class Target:
     port: int = 22
     user: str = "root"
     host_keys: tuple[str, ...] = ()
+    known_hosts: str | None = None  # a known_hosts file to check a host without host_keys against
     identity_file: str | None = None
     privilege: tuple[str, ...] = ("sudo", "--")
     jump: Target | None = None
@@ -117,7 +118,8 @@ class Connection:
 
     @classmethod
     async def open(cls, target: Target, timeout: float = CONNECT_TIMEOUT) -> Connection:
-        """Connect with strict host-key checking: the node's `hostKeys`, else ~/.ssh/known_hosts."""
+        """Connect with strict host-key checking: the node's `hostKeys`, else the known_hosts file
+        the fleet names (always given explicitly: ~/.ssh/config could turn checking off)."""
         tunnel = await cls.open(target.jump, timeout) if target.jump else None
         options: dict[str, Any] = {
             "port": target.port, "username": target.user, "connect_timeout": timeout,
@@ -125,6 +127,8 @@ class Connection:
         }
         if target.host_keys:
             options["known_hosts"] = ([asyncssh.import_public_key(k) for k in target.host_keys], [], [])
+        else:
+            options["known_hosts"] = target.known_hosts  # (targets.py refuses a node with neither)
         if target.identity_file:
             options["client_keys"] = [target.identity_file]
             options["agent_path"] = None
@@ -277,6 +281,8 @@ class Connection:
             known.write_text("".join(f"{alias} {' '.join(k.split()[:2])}\n" for k in t.host_keys))
             options += ["-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
                         "-o", f"HostKeyAlias={alias}"]
+        else:
+            options += ["-o", f"UserKnownHostsFile={t.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null"]
         if t.identity_file:
             options += ["-i", t.identity_file, "-o", "IdentitiesOnly=yes"]
         return options

@@ -197,6 +197,10 @@ def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
             "deploy": {
                 "parallel": mkOption(type=types.ints.positive, default=10,
                                      description="How many hosts nixus deploys at once."),
+                "knownHostsFile": mkOption(
+                    type=types.nullOr(types.str), default=None,
+                    description="A known_hosts file (e.g. `~/.ssh/known_hosts`) to check the nodes that "
+                                "have no `hostKeys` against; without it nixus refuses such a node."),
             },
             "deployHost": mkOption(type=types.nullOr(types.str), default=None,
                                    description="The machine nixus deploys from, as in Nixus: a node's "
