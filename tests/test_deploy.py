@@ -392,6 +392,9 @@ def test_proxy_jump_reaches_a_host_only_through_another(testbed_fleet: TestbedFl
 def test_proxy_jump_to_an_unknown_node_is_refused_before_any_host(testbed_fleet: TestbedFleet) -> None:
     tb = testbed_fleet
     _two_nodes(tb, b_options='"proxyJump": "bastion",')
+    (tb.dir / "known_hosts").write_text("")  # (no test hosts: without it, a's missing hostKeys stop it first)
+    fleet = tb.dir / "fleet.py"
+    fleet.write_text(fleet.read_text() + f"\nmodules.append({{'deploy': {{'knownHostsFile': {str(tb.dir / 'known_hosts')!r}}}}})\n")
     r = tb.nixus("deploy")
     assert r.code == 1
     assert "`nodes.b.proxyJump' names `bastion', which is not a node; defined at " in r.err
