@@ -121,7 +121,7 @@ def graph_cmd(file: Optional[str] = FileOpt,
               fmt: str = typer.Option("text", "--format", help="text, dot or json.")) -> None:
     """Nodes and their relations (ssh grants, VPN peerings, DNS transfers, deployAfter) and deploy waves."""
     from .fleet.graph import fleet_graph, graph_data, graph_dot, graph_text  # networkx takes a while to import
-    g = fleet_graph(load_fleet(file, write=False).config)
+    g = fleet_graph(load_fleet(file, write=False))
     if fmt == "json":
         typer.echo(json.dumps(graph_data(g), indent=2))
     elif fmt == "dot":

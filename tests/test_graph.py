@@ -26,12 +26,13 @@ def test_deploy_after_orders_waves(tmp_path: Path) -> None:
 def test_deploy_order_cycle_names_the_nodes(tmp_path: Path) -> None:
     r = _graph(tmp_path, "{'a': {'deployAfter': ['b']}, 'b': {'deployAfter': ['a']}}")
     assert r.code == 1
-    assert "the deploy order has a cycle: " in r.err and "a" in r.err and "b" in r.err
+    assert "the deploy order has a cycle: a -> b -> a (by nodes.b.deployAfter, nodes.a.deployAfter; " \
+           "defined at fleet.py:1)" in r.err
 
 
 def test_deploy_after_unknown_node_is_an_error(tmp_path: Path) -> None:
     r = _graph(tmp_path, "{'a': {'deployAfter': ['zz']}}")
-    assert r.code == 1 and "nodes.a.deployAfter names `zz', which is not a node" in r.err
+    assert r.code == 1 and "`nodes.a.deployAfter' names `zz', which is not a node; defined at fleet.py:1" in r.err
 
 
 def test_dot_output_draws_ssh_grants(tmp_path: Path) -> None:

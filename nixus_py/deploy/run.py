@@ -124,7 +124,7 @@ class Deployment:
             return await self._hosts()
 
     async def _hosts(self) -> list[HostResult]:
-        order = deploy_order(self.fleet.config)
+        order = deploy_order(self.fleet)
         # Hosts connect while the systems build: a handshake mostly waits for the host.
         builds = asyncio.ensure_future(self._build())
         state = State(self.fleet.state_dir)

@@ -8,14 +8,16 @@ order deploys give every node the nodes it must wait for; `nixus graph` shows th
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..evaluate.errors import NixusError
+from .provenance import Fact
 
 if TYPE_CHECKING:
     import networkx as nx
+
+    from .evaluate import Fleet
 
 
 @dataclass(frozen=True, order=True)
@@ -29,14 +31,15 @@ class Relation:
     orders: bool  # whether `target` deploys after `source`
 
 
-def relations(config: Mapping) -> list[Relation]:
+def relations(fleet: Fleet) -> list[Relation]:
     """Every relation of the fleet, sorted: declared by modules, plus each node's `deployAfter`."""
+    config = fleet.config
     nodes = config["nodes"]
     out = []
     for name in sorted(nodes):
         for before in nodes[name]["deployAfter"]:
             if before not in nodes:
-                raise NixusError(f"nodes.{name}.deployAfter names `{before}', which is not a node")
+                raise _nodes(fleet).error((name, "deployAfter"), f"names `{before}', which is not a node")
             out.append(Relation(before, name, "deployAfter", f"nodes.{name}.deployAfter", True))
     for r in config["relations"]:
         for end in (r["from"], r["to"]):
@@ -46,10 +49,17 @@ def relations(config: Mapping) -> list[Relation]:
     return sorted(out)
 
 
-def deploy_order(config: Mapping) -> dict[str, set[str]]:
-    """Per node, the nodes that must be deployed before it; a cycle is an error naming it."""
-    before: dict[str, set[str]] = {name: set() for name in config["nodes"]}
-    for r in relations(config):
+def _nodes(fleet: Fleet) -> Fact:
+    return Fact(fleet.evaluation.options["nodes"], ("nodes",))
+
+
+def deploy_order(fleet: Fleet) -> dict[str, set[str]]:
+    """Per node, the nodes that must be deployed before it; a cycle is an error naming it (and
+    where each of its `deployAfter` steps was written)."""
+    before: dict[str, set[str]] = {name: set() for name in fleet.config["nodes"]}
+    steps: dict[tuple[str, str], str] = {}
+    for r in relations(fleet):
+        steps.setdefault((r.source, r.target), r.why)
         if r.orders and r.source != r.target:
             before[r.target].add(r.source)
     try:
@@ -58,13 +68,17 @@ def deploy_order(config: Mapping) -> dict[str, set[str]]:
         ring = e.args[1][:-1]  # each deploys before the next; the last before the first
         first = ring.index(min(ring))
         cycle = ring[first:] + ring[:first + 1]
-        raise NixusError(f"the deploy order has a cycle: {' -> '.join(cycle)}") from None
+        whys = [steps.get((a, b), "") for a, b in zip(cycle, cycle[1:])]
+        where = sorted({str(loc) for a, b in zip(cycle, cycle[1:]) if steps.get((a, b), "").endswith(".deployAfter")
+                        for loc in _nodes(fleet).defined_at((b, "deployAfter"))})
+        raise NixusError(f"the deploy order has a cycle: {' -> '.join(cycle)} (by {', '.join(whys)}"
+                         + (f"; defined at {', '.join(where)})" if where else ")")) from None
     return before
 
 
-def deploy_waves(config: Mapping) -> list[list[str]]:
+def deploy_waves(fleet: Fleet) -> list[list[str]]:
     """Groups of nodes that may deploy together, one group after another."""
-    sorter = graphlib.TopologicalSorter(deploy_order(config))
+    sorter = graphlib.TopologicalSorter(deploy_order(fleet))
     sorter.prepare()
     waves = []
     while sorter.is_active():
@@ -74,15 +88,15 @@ def deploy_waves(config: Mapping) -> list[list[str]]:
     return waves
 
 
-def fleet_graph(config: Mapping) -> nx.MultiDiGraph:
+def fleet_graph(fleet: Fleet) -> nx.MultiDiGraph:
     """Nodes with their relations as a networkx graph."""
     import networkx as nx  # only `nixus graph` needs it, and it takes a while to import
 
-    nodes = config["nodes"]
-    g = nx.MultiDiGraph(waves=deploy_waves(config))
+    nodes = fleet.config["nodes"]
+    g = nx.MultiDiGraph(waves=deploy_waves(fleet))
     for name in sorted(nodes):
         g.add_node(name, enable=nodes[name]["enable"], tags=list(nodes[name]["tags"]))
-    for r in relations(config):
+    for r in relations(fleet):
         g.add_edge(r.source, r.target, kind=r.kind, orders=r.orders, why=r.why)
     return g
 
