@@ -333,7 +333,11 @@ def _sshd_value(v: object) -> str:
 
 
 def _pid(pidfile: Path) -> int:
-    return int(pidfile.read_text().split()[0])
+    """The pid a pidfile names (ValueError while the daemon has created it but not written it yet)."""
+    words = pidfile.read_text().split()
+    if not words:
+        raise ValueError(f"{pidfile} is empty")
+    return int(words[0])
 
 
 def _running(pidfile: Path) -> bool:
