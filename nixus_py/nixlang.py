@@ -130,7 +130,7 @@ def quote_string(s: str) -> str:
 def _fits_indented(s: str) -> bool:
     """Whether a multi-line string reads back exactly from an indented (two single quotes) literal:
     Nix strips the common indentation and treats whitespace-only lines specially, so avoid those."""
-    if "\n" not in s or "\r" in s or "\t" in s:
+    if "\n" not in s or "\r" in s or "\t" in s or "\x00" in s:  # (a NUL: quote_string says it is none)
         return False
     lines = s.split("\n")
     body = lines[:-1] if s.endswith("\n") else lines
@@ -282,7 +282,7 @@ class NixWriter:
     def _string(self, s: str, level: int) -> str:
         """Multi-line strings read best as indented strings, when Nix reads them back exactly."""
         indent = self.indent
-        if indent is not None and _fits_indented(s) and "\x00" not in s:
+        if indent is not None and _fits_indented(s):
             return _indented_string(s, " " * (indent * (level + 1)), " " * (indent * level))
         return quote_string(s)
 

@@ -43,6 +43,9 @@ def node_secrets(name: str, node: Any, state_dir: Path, fleet_dir: Path, keys_ma
     out: list[Secret] = []
     paths: dict[str, str] = {}
     for sname in sorted(node["secrets"]):
+        if not _SECRET_NAME.fullmatch(sname) or sname in (".", ".."):
+            raise NixusError(f"nodes.{name}.secrets.{quote_string(sname)}: a secret's name is a file name on "
+                             "the host: no /, whitespace or control characters")
         s = node["secrets"][sname]
         if s["generatedKey"] is not None:
             source = key_file(state_dir, s["generatedKey"])
@@ -62,9 +65,6 @@ def node_secrets(name: str, node: Any, state_dir: Path, fleet_dir: Path, keys_ma
             raise NixusError(f"nodes.{name}.secrets.{sname}: its path {s['path']} is the path of "
                              f"nodes.{name}.secrets.{paths[s['path']]} too")
         paths[s["path"]] = sname
-        if not _SECRET_NAME.fullmatch(sname) or sname in (".", ".."):
-            raise NixusError(f"nodes.{name}.secrets.{quote_string(sname)}: a secret's name is a file name on "
-                             "the host: no /, whitespace or control characters")
         out.append(Secret(sname, content, s["path"], s["user"], s["group"], s["mode"]))
     return out
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +16,11 @@ from .lock import lock_entry, lock_path, public_keys, read_lock, write_lock
 from .provenance import Fact
 
 DEFAULT_FILES = ("fleet.py", "fleet.nix")
-BUNDLED = settings.BUNDLED
 
 
 def bundled_modules() -> list[str]:
     """Paths of the bundled modules (`modules/*.py`), in a stable order."""
-    return sorted(str(p) for p in BUNDLED.glob("*.py"))
+    return sorted(str(p) for p in settings.BUNDLED.glob("*.py"))
 
 
 def find_fleet_file(path: str | Path | None) -> Path:

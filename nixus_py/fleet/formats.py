@@ -29,6 +29,7 @@ def split_login(host: str) -> tuple[str | None, str]:
     user, at, address = host.rpartition("@")
     return (user, address) if at else (None, host)
 
+
 # A node's name names its files (`<name>.nix` of render and build, the testbed's host directory)
 # and is what `--on` selects: a hostname-like word, so no `/`, `,`, `@`, `*`, whitespace or leading `.`.
 NODE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")

@@ -13,7 +13,7 @@ from ..evaluate.location import Loc
 from ..evaluate.modules import ModuleRef, _params
 from ..evaluate.properties import If, Merge, Order, Override, force
 from ..evaluate.submodule import DeferredModule
-from ..fleet.evaluate import BUNDLED
+from ..settings import BUNDLED
 from ..nixlang import Annotated, NixExpr, NixPath, NixValue, NixWriter, comment, quote_string
 
 INDENT = 2
