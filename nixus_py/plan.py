@@ -57,6 +57,9 @@ class HostPlan(BaseModel):
     node: str
     status: Literal["new", "changed", "unchanged"]
     changes: list[Change]
+    # What the host's module reads beyond its own text, which a plan does not evaluate: `files`
+    # (modules and files it imports), `fleet code` (functions of the fleet's .nix files).
+    unread: list[str] = []
 
 
 class Plan(BaseModel):
@@ -111,7 +114,8 @@ def plan_fleet(fleet: Fleet, nodes: list[str], state: State) -> Plan:
         configuration = config_nodes[node]["configuration"]
         deployed = state.last_deployed_module(node)
         if deployed is not None and _renders_as(renderer, node, configuration, deployed):
-            hosts.append(HostPlan(node=node, status="unchanged", changes=[]))
+            unread = [_UNREAD[r] for r in sorted(renderer.mutable_inputs.get(node, ()))]
+            hosts.append(HostPlan(node=node, status="unchanged", changes=[], unread=unread))
             continue
         now = current_settings(configuration, fleet)
         record = state.last_deployed(node)
@@ -121,6 +125,9 @@ def plan_fleet(fleet: Fleet, nodes: list[str], state: State) -> Plan:
         changes = diff_settings(settings_from_json(record.settings), now)
         hosts.append(HostPlan(node=node, status="changed" if changes else "unchanged", changes=changes))
     return Plan(hosts=hosts)
+
+
+_UNREAD = {"files": "files", "values": "fleet code"}
 
 
 def _renders_as(renderer: Renderer, node: str, configuration: DeferredModule, deployed: str) -> bool:
@@ -136,6 +143,9 @@ def plan_text(plan: Plan) -> str:
     lines = []
     for h in plan.hosts:
         if h.status == "unchanged":
+            if h.unread:
+                lines.append(f"{h.node}: no setting changed, but it reads {' and '.join(h.unread)} that a plan "
+                             "does not evaluate (a deploy builds it and compares the systems)")
             continue
         head = f"{h.node}: new host, never deployed" if h.status == "new" else f"{h.node}: {len(h.changes)} changes"
         lines.append(head)

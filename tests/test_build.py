@@ -73,3 +73,31 @@ def test_a_node_whose_name_would_close_the_module_list_builds_exactly_its_module
 def test_a_cached_path_that_is_no_store_path_counts_as_missing() -> None:
     """cache.json is state on disk: what it names reaches a host's shell only once Nix vouches for it."""
     assert _valid(["/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x;reboot"]) == set()
+
+
+def _built_etc(fleet: Path) -> dict[str, str]:
+    r = run_nixus("build", "--json", cwd=fleet)
+    assert r.code == 0, r.err
+    [built] = json.loads(r.out)
+    return _etc(built["path"])
+
+
+@pytest.mark.parametrize("fleet_file, source, edited", [
+    # A fleet.py node whose configuration is a file.
+    ("fleet.py", "modules = [{{'defaults': {{'nixpkgs': nix.path({nixpkgs!r})}},"
+                 " 'nodes': {{'a': {{'configuration': nix.path('./a.nix')}}}}}}]\n", "a.nix"),
+    # A fleet.nix node whose configuration is a function in the fleet file itself.
+    ("fleet.nix", "{{ nodes.a = {{ nixpkgs = {nixpkgs}; configuration = {{ ... }}: "
+                  "{{ environment.etc.x.text = \"one\"; }}; }}; }}\n", "fleet.nix"),
+])
+def test_an_edited_configuration_file_is_built_anew(tmp_path: Path, fleet_file: str, source: str,
+                                                    edited: str) -> None:
+    """The rendered module is the same text before and after: the build cache must not answer."""
+    nixpkgs = _nixpkgs(tmp_path)
+    (tmp_path / fleet_file).write_text(("from nixus_py import nix\n" if fleet_file == "fleet.py" else "")
+                                       + source.format(nixpkgs=str(nixpkgs)))
+    (tmp_path / "a.nix").write_text('{ ... }: { environment.etc.x.text = "one"; }\n')
+    assert _built_etc(tmp_path) == {"x": "one"}
+    target = tmp_path / edited
+    target.write_text(target.read_text().replace('"one"', '"two"'))
+    assert _built_etc(tmp_path) == {"x": "two"}

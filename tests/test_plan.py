@@ -99,3 +99,25 @@ def test_a_module_nixus_cannot_render_is_still_planned_setting_by_setting(tmp_pa
     assert r.code == 2, r.err
     assert "laptop: 1 changes\n  <module fleet.py:2>: + <function> because fleet.py:2\n" in r.out
     assert "Summary: 1 hosts change (laptop), 4 unchanged (a, b, c, web1)." in r.out
+
+
+def test_an_unchanged_host_that_imports_a_file_says_the_plan_did_not_read_it(tmp_path: Path) -> None:
+    """The file may have changed since the deploy: the plan must not pass the host off as known."""
+    (tmp_path / "fleet.py").write_text(
+        "from nixus_py import nix\n"
+        "modules = [{'nodes': {'a': {'configuration': nix.path('./a.nix')}, 'b': {}}}]\n")
+    (tmp_path / "a.nix").write_text("{ ... }: { }\n")
+    fleet = load_fleet(tmp_path / "fleet.py")
+    state = State(fleet.state_dir)
+    deploy = state.begin_deploy(fleet.file, "switch")
+    for name in ("a", "b"):
+        conf = fleet.config["nodes"][name]["configuration"]
+        state.record_host(deploy, name, rendered=render_node(name, conf, fleet.file, fleet.rendered_dir),
+                          settings=settings_json(node_settings(conf, fleet.file)), outcome="switched")
+    state.finish_deploy(deploy)
+    r = run_nixus("plan", cwd=tmp_path)
+    assert r.code == 0, r.out + r.err
+    assert ("a: no setting changed, but it reads files that a plan does not evaluate (a deploy builds it "
+            "and compares the systems)\n") in r.out
+    assert "b:" not in r.out
+    assert [h["unread"] for h in json.loads(run_nixus("plan", "--json", cwd=tmp_path).out)["hosts"]] == [["files"], []]

@@ -3,8 +3,8 @@
 All nodes are evaluated by one `nix-instantiate` and built by one `nix-store --realise`
 (Nix builds in parallel itself); only when that fails are the failing nodes retried one by one,
 so each error is shown under its own node while the others are still built. Derivations of
-nodes whose inputs cannot change behind nixus's back (rendered module, nixpkgs in the store or
-the testbed OS) are cached, so a rebuild with nothing changed starts no Nix evaluation.
+nodes whose inputs cannot change behind nixus's back (a rendered module that reads no file and no
+Nix value of the fleet, nixpkgs in the store or the testbed OS) are cached, so a rebuild with nothing changed starts no Nix evaluation.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 
             if not b.module.exists() or b.module.read_text() != text:
                 b.module.write_text(text)
             b.expr, b.cache_key = _node_expr(name, config_nodes[name], b.module, text, fleet.file.parent)
+            if renderer.mutable_inputs[name]:  # files, or the fleet's Nix code: not in the text
+                b.cache_key = None
         except Exception as e:  # noqa: BLE001 - an evaluation error belongs to this node only
             b.error = str(e)
         builds.append(b)

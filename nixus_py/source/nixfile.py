@@ -19,7 +19,8 @@ import json
 import re
 import subprocess
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -87,7 +88,34 @@ class NixRef(NixValue):
     def nix(self) -> str:
         if showing():
             return f"<{self.what}>"
-        raise not_nix(f"a Nix {self.what} from a .nix file cannot be written into a rendered module yet")
+        written = _refs_as.get()
+        if written is None:
+            raise not_nix(f"a Nix {self.what} from a .nix file can only be written into a rendered module")
+        return written(self.ref)
+
+
+# While a node is rendered: how a reference into the driver's structure is written as Nix.
+_refs_as: contextvars.ContextVar[Callable[[tuple], str] | None] = contextvars.ContextVar(
+    "nixus_refs_as", default=None)
+
+
+@contextmanager
+def refs_written_as(write: Callable[[tuple], str]) -> Iterator[None]:
+    """Write each Nix reference as `write(ref)`: an expression that gets the value back at build
+    time from the driver, evaluated with `build_input()` (see the driver's `forBuild`)."""
+    token = _refs_as.set(write)
+    try:
+        yield
+    finally:
+        _refs_as.reset(token)
+
+
+def build_input() -> dict:
+    """The driver's input that gives back, at build time, every Nix value of the current fleet
+    evaluation: its files and applications, with the config and options its last round knew."""
+    s = _session()
+    return {"files": s.files, "known": s.known, "requests": [_request_json(r) for r in s.requests],
+            "options": s.options}
 
 
 class NixFunction(NixRef, ModuleRef):
@@ -655,6 +683,7 @@ def _rounds(make: Callable[[], Evaluation], session: NixSession) -> Evaluation:
         options_changed = session.update_options()
         if (not session.stale and not session.new_refs and not options_changed
                 and (not known.pending or not changed)):
+            session.known = known.json  # (for the Nix values that rendered nodes read at build time)
             session.settle(known.pending)
             # The options read here keep their values: a fresh evaluation warns when the caller reads them.
             return make() if warned else ev

@@ -11,7 +11,11 @@
 # part of `config` come out as `{ __nixus = "pending"; ref = <their path>; }` (caught with
 # tryEval); functions, paths and derivations come out as references into this same structure, so
 # the next round can get them back without Python ever evaluating them.
-{ libPath, inputFile, preload ? "[]" }:
+#
+# `forBuild`: the same structure, evaluated with the input of a fleet's last round, as the NixOS
+# modules that nixus rendered from it read it at build time: the result is `resolve`, which gives
+# the value at a path (a node's `configuration` function, say).
+{ libPath, inputFile, preload ? "[]", forBuild ? false }:
 let
   inherit (builtins)
     isAttrs isList isFunction isPath isString attrNames mapAttrs functionArgs
@@ -23,11 +27,14 @@ let
 
   # --- known config, from nixus ---------------------------------------------------------
   # The one `throw` for what is not known yet: nixus recognizes its message (nixfile.NOT_KNOWN).
-  notKnown = throw "nixus: value not known yet";
+  notKnown =
+    if forBuild then throw ("nixus: a part of the fleet's config that this NixOS module reads was not "
+      + "known when nixus rendered the node (a configuration or a value nixus cannot pass on)")
+    else throw "nixus: value not known yet";
 
   # A value that caught `notKnown` with `tryEval` may change once more config is known, so nixus
   # must not keep it from an earlier round: this trace (nixfile.SEES_UNKNOWN) tells it so.
-  seesUnknown = builtins.trace "nixus: tryEval may see unknown config";
+  seesUnknown = if forBuild then (v: v) else builtins.trace "nixus: tryEval may see unknown config";
   # (A module file that mentions it, found without lib.hasInfix: its regex overflows the stack on
   # a large file.)
   mayTryEval = file: v:
@@ -61,6 +68,7 @@ let
   optionsAt = prefix:
     let key = builtins.toJSON prefix; in
     if (input.options or { }) ? ${key} then withValues (decode input.options.${key})
+    else if forBuild then notKnown
     else builtins.trace "nixus: options wanted ${key}" notKnown;
   withValues = mapAttrs (_: o:
     if o._type or null == "option" then
@@ -212,6 +220,7 @@ let
   loaded = foldl' (_: x: builtins.seq x null) null
     ([ lib realLib.attrByPath realLib.optionalAttrs ] ++ map (f: import (/. + f)) (builtins.fromJSON preload));
 in
+if forBuild then resolve else
 builtins.seq loaded (
   # `diagnose`: evaluate one value that came out pending, without tryEval, for its error message.
   if input ? diagnose then
