@@ -4,13 +4,11 @@ nsd-checkzone), serials that change only with content, and clear errors for bad 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import eval_rendered, run_nixus
+from conftest import eval_rendered, nsd_checkzone, run_nixus
 
 pytestmark = pytest.mark.nix
 
@@ -30,20 +28,10 @@ def _render(tmp_path: Path, zones: str = ZONES, records: str = RECORDS):
     return run_nixus("render", "-o", "out", cwd=tmp_path)
 
 
-def _checked_zone(tmp_path: Path, data: str) -> str:
-    """The zone as nsd itself reads it (`nsd-checkzone -p`): the real checker of every zone file."""
-    zone_file = tmp_path / "checked.zone"
-    zone_file.write_text(data)
-    check = subprocess.run([shutil.which("nsd-checkzone") or "nsd-checkzone", "-p", "example.org", str(zone_file)],
-                           capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
-    return check.stdout
-
-
 def _zone(tmp_path: Path) -> dict:
     """The zone as the primary's rendered module gives it to NixOS, checked by nsd-checkzone."""
     zone = eval_rendered(tmp_path / "out/ns1.nix", 'services.nsd.zones."example.org."')
-    _checked_zone(tmp_path, zone["data"])
+    nsd_checkzone(tmp_path, "example.org", zone["data"])
     return zone
 
 
@@ -130,7 +118,7 @@ def test_txt_records_of_any_text_read_back_exactly_from_the_zone_nsd_accepts(tmp
                               for i, v in enumerate(TXT_VALUES)) + "}"
     r = _render(tmp_path, records=records)
     assert r.code == 0, r.err
-    printed = _checked_zone(tmp_path, _zone(tmp_path)["data"])
+    printed = nsd_checkzone(tmp_path, "example.org", _zone(tmp_path)["data"])
     for i, value in enumerate(TXT_VALUES):
         line = next(line for line in printed.splitlines() if line.startswith(f"t{i}\t"))
         assert _txt_bytes(line.split("\tTXT\t", 1)[1]) == value.encode(), line
