@@ -225,18 +225,20 @@ class _Zone:
         self._add_node_records(zone, nodes, servers=not own_ns)
         self._check_cnames()
         self.soa = self._soa(zone, next(r["data"] for r in apex if r["type"] == "NS"))
-        text = self._text
-        self.hash = hashlib.sha256(text("SERIAL").encode()).hexdigest()[:16]
-        self.serial = zone["soa"]["serial"]
-        if self.serial is None:
-            pinned = lock_entry(fleet["lock"], "dns", self.fqdn)
-            old = pinned.get("serial", 0)
-            if type(old) is not int or not 0 <= old < 2**32:
-                raise NixusError(f"fleet.lock.json: dns.\"{self.fqdn}\".serial is {old!r}, not a zone serial "
-                                 "(0 to 4294967295): correct it, or remove the zone's entry to start again at 1")
-            # Past 2^32 - 1 the serial wraps to 1, which secondaries still read as newer (RFC 1982).
-            self.serial = old if pinned.get("hash") == self.hash and old > 0 else old % (2**32 - 1) + 1
-        self.data = text(str(self.serial))
+        self.hash = hashlib.sha256(self._text("SERIAL").encode()).hexdigest()[:16]
+        explicit = zone["soa"]["serial"]
+        self.serial = explicit if explicit is not None else self._next_serial(fleet["lock"])
+        self.data = self._text(str(self.serial))
+
+    def _next_serial(self, lock: Any) -> int:
+        """The serial pinned in fleet.lock.json, one up when the zone's content has changed."""
+        pinned = lock_entry(lock, "dns", self.fqdn)
+        old = pinned.get("serial", 0)
+        if type(old) is not int or not 0 <= old < 2**32:
+            raise NixusError(f"fleet.lock.json: dns.\"{self.fqdn}\".serial is {old!r}, not a zone serial "
+                             "(0 to 4294967295): correct it, or remove the zone's entry to start again at 1")
+        # Past 2^32 - 1 the serial wraps to 1, which secondaries still read as newer (RFC 1982).
+        return old if pinned.get("hash") == self.hash and old > 0 else old % (2**32 - 1) + 1
 
     def fail(self, path: tuple, message: str) -> None:
         raise self.zones.error((self.key,) + path, message)

@@ -35,6 +35,11 @@ def _zone(tmp_path: Path) -> dict:
     return zone
 
 
+def _serial(tmp_path: Path) -> int:
+    """The zone's serial as fleet.lock.json pins it."""
+    return json.loads((tmp_path / "fleet.lock.json").read_text())["dns"]["example.org."]["serial"]
+
+
 def test_primary_serves_zone_data_that_nsd_accepts(tmp_path: Path) -> None:
     r = _render(tmp_path)
     assert r.code == 0, r.err
@@ -56,13 +61,19 @@ def test_secondary_transfers_from_primary_and_both_open_port_53(tmp_path: Path) 
 
 def test_serial_changes_only_when_content_changes(tmp_path: Path) -> None:
     assert _render(tmp_path).code == 0
-    serial = lambda: json.loads((tmp_path / "fleet.lock.json").read_text())["dns"]["example.org."]["serial"]  # noqa: E731
-    first = serial()
+    first = _serial(tmp_path)
     assert _render(tmp_path).code == 0
-    assert serial() == first
+    assert _serial(tmp_path) == first
     assert _render(tmp_path, records=RECORDS.replace("2001:db8::1", "2001:db8::2")).code == 0
-    assert serial() == first + 1
+    assert _serial(tmp_path) == first + 1
     assert "(%d " % (first + 1) in _zone(tmp_path)["data"]
+
+
+def test_records_of_one_name_written_with_and_without_the_final_dot_are_all_served(tmp_path: Path) -> None:
+    """`example.org` and `example.org.` are one name: the records of the one once replaced the other's."""
+    assert _render(tmp_path).code == 0
+    data = _zone(tmp_path)["data"]
+    assert '@ IN CAA 0 issue "letsencrypt.org"' in data and "@ IN MX 10 mail.example.org." in data
 
 
 TRACE = "'${builtins.trace \"X\" \"\"}"
@@ -227,8 +238,7 @@ def test_a_zone_in_nixus_shapes_is_served_as_declared_and_nsd_accepts_it(tmp_pat
     r = _render_nix(tmp_path)
     assert r.code == 0, r.err
     data = _zone(tmp_path)["data"]
-    serial = json.loads((tmp_path / "fleet.lock.json").read_text())["dns"]["example.org."]["serial"]
-    assert f"@ 60 IN SOA ns1.example.org. hostmaster ({serial} 7200 900 1209600 120)" in data
+    assert f"@ 60 IN SOA ns1.example.org. hostmaster ({_serial(tmp_path)} 7200 900 1209600 120)" in data
     for line in ("$TTL 600", "@ IN NS ns1", "@ IN NS ns2.example.org.", "@ IN MX 5 mail", "@ IN MX 10 mx2.example.org.",
                  '@ 30 IN TXT "v=spf1 mx -all"', '@ IN CAA 0 issue "letsencrypt.org"',
                  '@ IN CAA 128 iodef "mailto:ca@example.org"', "www 10 IN AAAA 2001:db8::1",
@@ -244,24 +254,23 @@ def test_a_zone_reads_back_its_records_as_nixus_lists_them(tmp_path: Path) -> No
     assert _render_nix(tmp_path).code == 0
     records = json.loads(run_nixus("eval", "--json", 'dns.zones."example.org".records', cwd=tmp_path).out)
     assert records[0] == {"name": "example.org.", "type": "SOA", "ttl": 60,
-                          "data": records[0]["data"].split()[0] + " hostmaster " +
-                          records[0]["data"].split()[2] + " 7200 900 1209600 120"}
+                          "data": f"ns1.example.org. hostmaster {_serial(tmp_path)} 7200 900 1209600 120"}
     assert {"name": "example.org.", "type": "TXT", "ttl": 30, "data": '"v=spf1 mx -all"'} in records
     assert {"name": "_sip._tcp.example.org.", "type": "SRV", "ttl": 600, "data": "0 100 5060 ns1"} in records
     assert {"name": "www.example.org.", "type": "AAAA", "ttl": 10, "data": "2001:db8::1"} in records
 
 
 def test_an_explicit_soa_serial_is_the_zone_serial(tmp_path: Path) -> None:
-    assert _render_nix(tmp_path, NIXUS_FLEET.replace("negativeTtl = 120;", "negativeTtl = 120; serial = 2024010101;")).code == 0
+    fleet = NIXUS_FLEET.replace("negativeTtl = 120;", "negativeTtl = 120; serial = 2024010101;")
+    assert _render_nix(tmp_path, fleet).code == 0
     assert "(2024010101 7200 " in _zone(tmp_path)["data"]
 
 
 def test_the_serial_changes_when_only_the_zone_ttl_does(tmp_path: Path) -> None:
     assert _render_nix(tmp_path).code == 0
-    serial = lambda: json.loads((tmp_path / "fleet.lock.json").read_text())["dns"]["example.org."]["serial"]  # noqa: E731
-    first = serial()
+    first = _serial(tmp_path)
     assert _render_nix(tmp_path, NIXUS_FLEET.replace("ttl = 600;", "ttl = 900;")).code == 0
-    assert serial() == first + 1
+    assert _serial(tmp_path) == first + 1
 
 
 def _nixus_error(tmp_path: Path, fleet: str) -> str:
