@@ -64,6 +64,16 @@ def eval_rendered(module: Path, attr: str = "", with_stderr: bool = False) -> An
     return (json.loads(proc.stdout), proc.stderr) if with_stderr else json.loads(proc.stdout)
 
 
+def nsd_checkzone(tmp_path: Path, zone: str, data: str) -> str:
+    """The zone as nsd itself reads it (`nsd-checkzone -p`): the real checker of every zone file."""
+    zone_file = tmp_path / f"{zone}.zone"
+    zone_file.write_text(data)
+    check = subprocess.run([shutil.which("nsd-checkzone") or "nsd-checkzone", "-p", zone, str(zone_file)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    return check.stdout
+
+
 @pytest.fixture(scope="session")
 def nixus_oracle(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], dict]:
     """What real Nixus computes for a fleet file (`crosshost.nix` of NIXUS_ORACLE): per enabled
