@@ -99,7 +99,7 @@ def plan_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt, as_json: 
     from .record.state import State
     fleet = load_fleet(file, write=False)
     nodes = select_nodes(fleet.config["nodes"], on)
-    plan = plan_fleet(fleet, nodes, State(fleet.state_dir))
+    plan = plan_fleet(fleet, nodes, State.for_reading(fleet.state_dir))
     if as_json:
         typer.echo(json.dumps({"hosts": [h.model_dump() for h in plan.hosts], "changed": plan.changed,
                                "unchanged": plan.unchanged}, indent=2))

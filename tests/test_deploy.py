@@ -479,3 +479,27 @@ def test_goals_test_boot_and_dry_activate(testbed_fleet: TestbedFleet) -> None:
     assert booted["outcome"] == "switched" and profile() == booted["new"] and _current(tb, "b") == tested["new"]
     assert tb.nixus("testbed", "reboot", "b").code == 0
     assert tb.ssh("root", "b", "cat /etc/goal").stdout == "next boot\n"
+
+
+def test_a_damaged_state_database_stops_the_deploy_before_any_host_changes(testbed_fleet: TestbedFleet) -> None:
+    """Without a record of what runs where, a deploy must not run; read-only commands still answer."""
+    tb = testbed_fleet
+    old = _two_nodes_deployed(tb)
+    db = tb.dir / ".nixus-state" / "state.sqlite3"
+    for log in db.parent.glob("state.sqlite3-*"):
+        log.unlink()
+    with db.open("r+b") as f:
+        f.write(b"not a database header!!")
+    _two_nodes(tb, '{"environment": {"etc": {"new": {"text": "new"}}}}')
+    r = tb.nixus("deploy")
+    assert r.code == 1, r.out + r.err
+    assert f"the state database {db} cannot be used (file is not a database)" in r.err
+    assert "Traceback" not in r.err
+    assert _current(tb, "b") == old
+    for command in ("history", "status", "plan"):
+        r = tb.nixus(command)
+        assert r.code in (0, 2), (command, r.err)
+        assert "cannot be used" in r.err and "Traceback" not in r.err, command
+    r = tb.nixus("rollback", "b")
+    assert r.code == 1 and "cannot be used" in r.err and "Traceback" not in r.err, r.err
+    assert _current(tb, "b") == old

@@ -79,7 +79,7 @@ def history_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
     """Every recorded deploy, newest first, with each host's outcome."""
     fleet = load_fleet(file, write=False)
     nodes = select_nodes(fleet.config["nodes"], on) if on else None
-    rows = State(fleet.state_dir).history(nodes)
+    rows = State.for_reading(fleet.state_dir).history(nodes)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

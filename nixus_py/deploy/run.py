@@ -128,6 +128,7 @@ class Deployment:
         # Hosts connect while the systems build: a handshake mostly waits for the host.
         builds = asyncio.ensure_future(self._build())
         state = State(self.fleet.state_dir)
+        state.check()  # the record must be writable before any host changes
         rev, dirty = git_revision(self.fleet.file.parent)
         deploy_id = state.begin_deploy(self.fleet.file, self.goal, rev, dirty)
         settled = {n: asyncio.Event() for n in self.nodes}

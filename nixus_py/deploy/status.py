@@ -36,7 +36,7 @@ async def _probe(target: Target) -> dict:
 
 def status(fleet: Fleet, nodes: list[str]) -> list[dict]:
     """Per host: the recorded deploy, what the host really runs (checked live, in parallel), drift."""
-    state = State(fleet.state_dir)
+    state = State.for_reading(fleet.state_dir)
     targets = [target_for(fleet, n) for n in nodes]
 
     async def probe_all() -> list[dict]:
@@ -57,6 +57,8 @@ def rollback(fleet: Fleet, node: str, to: int | None) -> str:
     """Switch `node` back to an earlier generation through the same confirm-or-rollback path."""
     config_node = fleet.config["nodes"][node]
     target = target_for(fleet, node)
+    state = State(fleet.state_dir)
+    state.check()  # the record must be writable before the host changes
 
     async def go() -> str:
         conn = await Connection.open(target)
@@ -75,7 +77,6 @@ def rollback(fleet: Fleet, node: str, to: int | None) -> str:
                                    config_node["successTimeout"], lambda phase: None)
         finally:
             await conn.close()
-        state = State(fleet.state_dir)
         record = state.begin_deploy(fleet.file, f"rollback to generation {gen}")
         prev = state.last_deployed(node)
         state.record_host(record, node, rendered=prev.rendered if prev else "", settings=prev.settings if prev else "{}",

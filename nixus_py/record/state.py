@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import getpass
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..evaluate.errors import NixusError
 from ..settings import private_dir
 
 if TYPE_CHECKING:  # pydantic is imported when a record is read: a deploy only writes them
@@ -44,29 +46,69 @@ CREATE INDEX IF NOT EXISTS host_deploys_node ON host_deploys(node, id);
 DEPLOYED = ("switched", "unchanged")
 
 
+class StateError(NixusError):
+    """The state database cannot be read or written."""
+
+
+def _unusable(path: Path | None, e: Exception) -> StateError:
+    return StateError(f"the state database {path or ':memory:'} cannot be used ({e}). It holds nixus's record "
+                      "of every deploy: put back a copy from a backup, or move it aside (nixus then starts a "
+                      "new history at #1, and plans compare with nothing deployed).")
+
+
 class State:
     """The database in a state directory (created on first use)."""
 
-    def __init__(self, state_dir: Path):
-        path = private_dir(state_dir) / "state.sqlite3"
-        path.touch(mode=0o600)  # before SQLite makes it with the umask's mode (its journals copy it)
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o600)
-        self.db = sqlite3.connect(path, timeout=30)
-        self.db.row_factory = sqlite3.Row
-        # A write-ahead log makes each record a cheap append instead of a full journal sync; the
-        # database stays consistent, and a power cut can lose only the newest records.
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+    def __init__(self, state_dir: Path | None):
+        """The state directory's database (`None`: an empty one in memory); StateError if it
+        cannot be used."""
+        path = private_dir(state_dir) / "state.sqlite3" if state_dir is not None else None
+        self.path = path
+        try:
+            if path is not None:
+                path.touch(mode=0o600)  # before SQLite makes it with the umask's mode (its journals copy it)
+                if path.stat().st_mode & 0o077:
+                    path.chmod(0o600)
+            self.db = sqlite3.connect(path or ":memory:", timeout=30)
+            self.db.row_factory = sqlite3.Row
+            # A write-ahead log makes each record a cheap append instead of a full journal sync; the
+            # database stays consistent, and a power cut can lose only the newest records.
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as e:
+            raise _unusable(path, e) from None
+
+    @classmethod
+    def for_reading(cls, state_dir: Path) -> State:
+        """The database for a command that only reads it: when it cannot be used, a warning and an
+        empty one, so that the command still answers from what it can read live."""
+        try:
+            return cls(state_dir)
+        except StateError as e:
+            print(f"warning: {e} Answering as if nothing had been recorded.", file=sys.stderr)
+            return cls(None)
+
+    def check(self) -> None:
+        """Before a deploy changes any host: the whole database reads back (SQLite's quick check)."""
+        try:
+            problems = [r[0] for r in self.db.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.Error as e:
+            raise _unusable(self.path, e) from None
+        if problems != ["ok"]:
+            raise _unusable(self.path, Exception("; ".join(problems[:3])))
 
     def begin_deploy(self, fleet_file: Path, goal: str, git_rev: str | None = None,
                      git_dirty: bool | None = None) -> int:
-        with self.db:
-            cur = self.db.execute(
-                "INSERT INTO deploys (started, user, fleet_file, git_rev, git_dirty, goal) VALUES (?,?,?,?,?,?)",
-                (time.time(), getpass.getuser(), str(fleet_file), git_rev,
-                 None if git_dirty is None else int(git_dirty), goal))
+        """A new deploy's record (written before any host changes: StateError if it cannot be)."""
+        try:
+            with self.db:
+                cur = self.db.execute(
+                    "INSERT INTO deploys (started, user, fleet_file, git_rev, git_dirty, goal) VALUES (?,?,?,?,?,?)",
+                    (time.time(), getpass.getuser(), str(fleet_file), git_rev,
+                     None if git_dirty is None else int(git_dirty), goal))
+        except sqlite3.Error as e:
+            raise _unusable(self.path, e) from None
         return int(cur.lastrowid)
 
     def record_host(self, deploy_id: int, node: str, *, rendered: str, settings: str, outcome: str,
