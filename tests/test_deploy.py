@@ -503,3 +503,24 @@ def test_a_damaged_state_database_stops_the_deploy_before_any_host_changes(testb
     r = tb.nixus("rollback", "b")
     assert r.code == 1 and "cannot be used" in r.err and "Traceback" not in r.err, r.err
     assert _current(tb, "b") == old
+
+
+def test_a_host_that_committed_is_recorded_even_if_the_deployer_dies_later(testbed_fleet: TestbedFleet) -> None:
+    tb = testbed_fleet
+    _two_nodes_deployed(tb)
+    _two_nodes(tb, extra_all=', "systemd": {"services": {"slow": {"script": "sleep 2", '
+                             '"serviceConfig": {"Type": "oneshot"}}}}')
+    proc = subprocess.Popen([shutil.which("nixus") or "nixus", "deploy", "--parallel", "1"], cwd=tb.dir,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("b: activating"):  # a, one at a time, has committed
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    newest = json.loads(tb.nixus("history", "--json").out)[0]
+    assert newest["finished"] is None
+    assert {h["node"]: h["outcome"] for h in newest["hosts"]} == {"a": "switched"}
+    assert "did not finish" in tb.nixus("history").out
+    status = {s["node"]: s for s in json.loads(tb.nixus("status", "--json").out)}
+    assert status["a"]["drift"] is False and status["a"]["recorded"] == _current(tb, "a")

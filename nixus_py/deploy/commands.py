@@ -35,7 +35,8 @@ def deploy(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
     nodes = [n for n in nodes if fleet.config["nodes"][n]["enable"]]
     jobs = parallel or fleet.config["deploy"]["parallel"]
     with HostProgress(nodes, f"nixus deploy ({goal})") as progress:
-        results = Deployment(fleet, nodes, goal, jobs, keep_going, dry_run, progress.update).run()  # type: ignore[arg-type]
+        deployment = Deployment(fleet, nodes, goal, jobs, keep_going, dry_run, progress.update)  # type: ignore[arg-type]
+        results = deployment.run()
     if as_json:
         typer.echo(json.dumps([{"node": r.node, "outcome": r.outcome, "message": r.message, "old": r.old_path,
                                 "new": r.new_path, "copiedPaths": r.copied_paths, "copiedBytes": r.copied_bytes,
@@ -50,6 +51,9 @@ def deploy(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
             typer.echo(line)
     bad = [r.node for r in results if r.outcome not in GOOD]
     summary = f"{len(results) - len(bad)} of {len(results)} hosts ok"
+    if deployment.unrecorded is not None:
+        sys.stderr.write(f"error: {summary}, but not all are recorded: {deployment.unrecorded}\n")
+        raise typer.Exit(1)
     if bad:
         sys.stderr.write(f"error: {summary}; failed: {', '.join(bad)}\n")
         raise typer.Exit(1)
@@ -86,7 +90,8 @@ def history_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
     for d in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d["started"]))
         rev = f" {d['git_rev'][:10]}{'+dirty' if d['git_dirty'] else ''}" if d["git_rev"] else ""
-        typer.echo(f"#{d['id']} {when} {d['user']} {d['goal']}{rev}")
+        unfinished = "" if d["finished"] is not None else " (did not finish: interrupted, or still running)"
+        typer.echo(f"#{d['id']} {when} {d['user']} {d['goal']}{rev}{unfinished}")
         for h in d["hosts"]:
             typer.echo(f"    {h['node']}: {h['outcome']} {h['new_path'] or ''}")
 

@@ -15,6 +15,7 @@ import getpass
 import json
 import os
 import shlex
+import sqlite3
 import subprocess
 import time
 import uuid
@@ -30,7 +31,7 @@ from ..fleet.formats import node_file
 from ..fleet.evaluate import Fleet
 from ..fleet.graph import deploy_order
 from ..interrupts import on_interrupt
-from ..record.state import State
+from ..record.state import State, StateError
 from ..render.node import render_node
 from ..render.settings import node_settings, settings_json
 from ..settings import private_dir
@@ -108,6 +109,7 @@ class Deployment:
         self.progress = progress
         self.results = {n: HostResult(n) for n in nodes}
         self.stopped: str | None = None  # why no more hosts start switching
+        self.unrecorded: str | None = None  # why a host's record could not be written
         self.systems: list[str] = []  # built here, to be copied
         self.local: asyncio.Future[LocalStore] | None = None
         self.id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -127,18 +129,16 @@ class Deployment:
         order = deploy_order(self.fleet)
         # Hosts connect while the systems build: a handshake mostly waits for the host.
         builds = asyncio.ensure_future(self._build())
-        state = State(self.fleet.state_dir)
+        state = self.state = State(self.fleet.state_dir)
         state.check()  # the record must be writable before any host changes
         rev, dirty = git_revision(self.fleet.file.parent)
-        deploy_id = state.begin_deploy(self.fleet.file, self.goal, rev, dirty)
+        self.deploy_id = state.begin_deploy(self.fleet.file, self.goal, rev, dirty)
         settled = {n: asyncio.Event() for n in self.nodes}
         slots = asyncio.Semaphore(self.parallel)
         await asyncio.gather(*(self._host(n, builds, [settled[b] for b in sorted(order[n]) if b in settled],
                                           settled[n], slots) for n in self.nodes))
-        for r in self.results.values():
-            if r.outcome != "skipped" or r.message:
-                self._record(state, deploy_id, r)
-        state.finish_deploy(deploy_id)
+        if self.unrecorded is None:
+            state.finish_deploy(self.deploy_id)
         return [self.results[n] for n in self.nodes]
 
     async def _build(self) -> dict[str, NodeBuild]:
@@ -164,9 +164,22 @@ class Deployment:
         finally:
             settled.set()
         r.duration = time.time() - r.started
+        self._keep_record(r)
         self.progress(node, r.outcome, r.message.splitlines()[0] if r.message else "")
         if r.outcome not in GOOD + ("skipped",) and not self.keep_going:
             self._stop("an earlier host failed")
+
+    def _keep_record(self, r: HostResult) -> None:
+        """The host's record, written as soon as it has settled (a deployer that dies later keeps
+        it); when it cannot be written, no further host starts."""
+        if r.outcome == "skipped" and not r.message:
+            return
+        try:
+            self._record(self.state, self.deploy_id, r)
+        except (StateError, sqlite3.Error) as e:
+            self.unrecorded = str(e)
+            r.message += f" (not recorded: {e})"
+            self._stop("the state database cannot be written")
 
     async def _deploy_host(self, r: HostResult, builds: asyncio.Future[dict[str, NodeBuild]],
                            before: list[asyncio.Event], slots: asyncio.Semaphore) -> None:
