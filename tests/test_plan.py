@@ -121,3 +121,14 @@ def test_an_unchanged_host_that_imports_a_file_says_the_plan_did_not_read_it(tmp
             "and compares the systems)\n") in r.out
     assert "b:" not in r.out
     assert [h["unread"] for h in json.loads(run_nixus("plan", "--json", cwd=tmp_path).out)["hosts"]] == [["files"], []]
+
+
+def test_a_deleted_state_database_is_recreated_and_said_so_once(tmp_path: Path) -> None:
+    _write(tmp_path, "{'a': {}, 'b': {}}")
+    _record_as_deployed(tmp_path)
+    for db in (tmp_path / ".nixus-state").glob("state.sqlite3*"):
+        db.unlink()
+    first = run_nixus("history", cwd=tmp_path)
+    assert first.code == 0 and "starts a new one, and its history at #1" in first.err, first.err
+    again = run_nixus("history", cwd=tmp_path)
+    assert again.code == 0 and "note:" not in again.err

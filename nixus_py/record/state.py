@@ -66,6 +66,10 @@ class State:
         self.path = path
         try:
             if path is not None:
+                if not path.exists() and any(p.name != "deploy.lock" for p in path.parent.iterdir()):
+                    # Other state is there (keys, builds): a database that was, and is gone.
+                    print(f"note: no state database at {path}: nixus starts a new one, and its history at #1",
+                          file=sys.stderr)
                 path.touch(mode=0o600)  # before SQLite makes it with the umask's mode (its journals copy it)
                 if path.stat().st_mode & 0o077:
                     path.chmod(0o600)
