@@ -6,7 +6,7 @@ They live apart from modules.py so that the types (submodule.py) and the option 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .location import Loc
@@ -44,6 +44,7 @@ class DeferredModule:
     """
 
     definitions: list[Definition]
+    special_args: dict[str, Any] = field(default_factory=dict)  # for the evaluation that imports it
 
     def modules(self) -> list:
         return [FileModule(d.file, d.value) for d in self.definitions]
