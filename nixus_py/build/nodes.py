@@ -21,6 +21,7 @@ from typing import Any
 
 from ..fleet.formats import node_file
 from ..fleet.evaluate import Fleet
+from ..fleet.nixos_facts import FACTS_NIX
 from ..nixlang import NixPath, NixValue, quote_string
 from ..render.node import RenderedNode, Renderer
 from ..settings import private_dir
@@ -104,6 +105,10 @@ def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 
     return builds
 
 
+# Every node imports nixus's facts.nix, whose text its module does not hold.
+_FACTS_DIGEST = hashlib.sha256(FACTS_NIX.read_bytes()).hexdigest()
+
+
 def _node_expr(name: str, node: Any, files: RenderedNode, base: Path) -> tuple[str, str | None]:
     """The Nix expression of the node's toplevel, and a cache key if its inputs are immutable."""
     nixpkgs = node["nixpkgs"]
@@ -120,7 +125,7 @@ def _node_expr(name: str, node: Any, files: RenderedNode, base: Path) -> tuple[s
     key = None
     identity = _immutable_identity(source) if source else None
     if identity:
-        key = hashlib.sha256(json.dumps([files.text, identity, node["system"]]).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps([files.text, identity, node["system"], _FACTS_DIGEST]).encode()).hexdigest()
     return expr, key
 
 

@@ -122,15 +122,28 @@ echo "$old" > "$dir/old"
 
 # Install the secrets that belong to a system: each file of its secrets directory goes to its
 # path with its owner and mode, written next to it and renamed into place. (The directory of
-# a path, as dirname finds it: all before the last slash, / for /x, . for x.)
+# a path, as dirname finds it: all before the last slash, / for /x, . for x.) An owner or
+# group that the system's activation creates does not exist yet: root holds the file until
+# `own_secrets` hands it over after the activation.
 install_secrets() {
   staged="$secrets/${1##*/}"
   [ -f "$staged/manifest" ] || return 0
   while IFS='	' read -r name path owner group mode; do
     case $path in */*) parent=${path%/*} ;; *) parent=. ;; esac
     [ -d "${parent:-/}" ] || mkdir -p "$parent"
+    id -u "$owner" > /dev/null 2>&1 || owner=root
+    getent group "$group" > /dev/null 2>&1 || group=root
     install -o "$owner" -g "$group" -m "$mode" "$staged/files/$name" "$path.nixus-tmp" &&
       mv "$path.nixus-tmp" "$path" || return 1
+  done < "$staged/manifest"
+}
+
+# After the activation: every secret of the system belongs to its owner and group.
+own_secrets() {
+  staged="$secrets/${1##*/}"
+  [ -f "$staged/manifest" ] || return 0
+  while IFS='	' read -r name path owner group mode; do
+    chown "$owner:$group" "$path" || return 1
   done < "$staged/manifest"
 }
 
@@ -143,6 +156,7 @@ rollback() {
   if [ -n "$old" ] && [ "$old" != "$new" ]; then
     install_secrets "$old"
     activate "$old" test || { state "failed: rollback to $old did not activate cleanly ($1)"; exit 1; }
+    own_secrets "$old" || { state "failed: rollback to $old could not give its secrets their owners ($1)"; exit 1; }
   fi
   state "rolled-back: $1"
   exit 0
@@ -165,6 +179,7 @@ install_secrets "$new" || rollback "cannot install the secrets"
 activate "$new" test
 code=$?
 [ "$code" -eq 0 ] || rollback "activation failed (switch-to-configuration test exited $code)"
+own_secrets "$new" || rollback "cannot give the secrets their owners (does each owner and group exist?)"
 state "activated"
 
 # Wait for the deployer to prove it can still get in, over a connection opened after the switch.

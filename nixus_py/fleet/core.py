@@ -9,9 +9,10 @@ from ..evaluate.location import Loc
 from ..evaluate.modulevalues import DeferredModule
 from ..evaluate.optiontypes import OptionType
 from ..evaluate.properties import Definition
-from ..evaluate.submodule import DeferredModuleType, Submodule
+from ..evaluate.submodule import Submodule
 from .formats import ABSOLUTE_PATH, ACCOUNT, HOST, LOGIN, host_key, split_login
 from .lock import lock_entry
+from .nixos_facts import NixosConfiguration, secrets_of
 
 HERE = Loc(__file__)
 
@@ -52,33 +53,6 @@ NIXUS_ONLY = {
                     "system.extraDependencies), so that it is part of the node's closure",
     "deployScript": "nixus deploys itself: run `nixus deploy --on <node>`",
 }
-
-
-class NixosConfiguration(DeferredModuleType):
-    """A node's `configuration`: NixOS modules that nixus keeps, for NixOS to merge at build time.
-
-    Nixus declares it as a `submoduleWith` of NixOS's modules, and fleets extend it by declaring
-    it again as a `submoduleWith { modules; specialArgs; }`: those modules and arguments join the
-    node's NixOS evaluation here too.
-    """
-
-    def __init__(self, static_modules: list | None = None, special_args: dict | None = None):
-        super().__init__(static_modules)
-        self.special_args = dict(special_args or {})
-
-    def merge(self, loc: tuple, defs: list[Definition]) -> DeferredModule:
-        merged = super().merge(loc, defs)
-        merged.special_args = self.special_args
-        return merged
-
-    def type_merge(self, other: OptionType) -> OptionType | None:
-        if isinstance(other, Submodule):
-            return NixosConfiguration(self.static_modules + other.modules,
-                                      {**self.special_args, **other.special_args})
-        if isinstance(other, DeferredModuleType):
-            return NixosConfiguration(self.static_modules + other.static_modules,
-                                      {**self.special_args, **getattr(other, "special_args", {})})
-        return None
 
 
 class NodeDefaults(Submodule):
@@ -216,6 +190,7 @@ def fleet_module(config: Any, nodes: Any, options: Any, **_: Any) -> dict:
             "address": lazy(lambda: login()[1]),
             "user": mkOptionDefault(lazy(lambda: login()[0] or "root")),
             "hasFastConnection": deploy_from("hasFastConnection"),
+            "secrets": lazy(lambda: secrets_of(node["configuration"])),
             # Above substituteOnTarget's default, below any definition of it.
             "substituteOnTarget": mkIf(lazy(lambda: fast() is not None), mkOverride(1400, lazy(lambda: not fast()))),
         }}

@@ -21,6 +21,7 @@ from ..evaluate.modules import ModuleRef, _params
 from ..evaluate.properties import If, Merge, Order, Override, force
 from ..evaluate.submodule import DeferredModule
 from ..fleet.formats import node_file
+from ..fleet.nixos_facts import FACTS_NIX
 from ..settings import BUNDLED, nixpkgs_lib
 from ..nixlang import Annotated, NixExpr, NixPath, NixValue, NixWriter, comment, quote_string
 from ..source.nixfile import build_input, refs_written_as
@@ -35,6 +36,7 @@ _WITHOUT_PATHS = frozenset({str, int, bool, float, type(None), Annotated})
 # Beside the nodes' modules (a directory: no node's `<name>.nix` can be it): the fleet's Nix values.
 VALUES_DIR = "_fleet"
 _VALUES = "nixusFleet"  # the rendered module's name for them
+_FACTS = NixPath(str(FACTS_NIX)).nix()  # imported by every node (nixus's own: no input of the fleet's)
 
 
 def origin(loc: Loc, base: Path) -> str:
@@ -106,7 +108,7 @@ class Renderer:
 
     def node(self, name: str, configuration: DeferredModule) -> str:
         """The NixOS module for node `name`: its configuration definitions, each with its origin."""
-        entries = []
+        entries = [f"    # nixus: the options of Nixus's public-ip and secrets modules\n    {_FACTS}\n"]
         self._reads = set()
         with refs_written_as(self._ref):
             for d in configuration.definitions:
