@@ -16,11 +16,11 @@ from typing import Any
 
 from ..evaluate import lazy, mkOption, types
 from ..evaluate.errors import EvalError
-from ..evaluate.location import Loc
+from ..evaluate.location import LocatedDict, Loc
 from ..evaluate.modules import Evaluation
 from ..evaluate.modulevalues import DeferredModule
 from ..evaluate.optiontypes import OptionType
-from ..evaluate.properties import Definition
+from ..evaluate.properties import Definition, force
 from ..evaluate.submodule import DeferredModuleType, Submodule
 from ..nixlang import NixPath
 
@@ -120,9 +120,26 @@ def nixos_option(configuration: NodeConfiguration, path: tuple[str, ...], defaul
     return value
 
 
+def _may_define(configuration: NodeConfiguration, name: str) -> bool:
+    """Whether a definition of the configuration may define something under top-level `name`: a
+    function or a file may; a set only if it names it (or imports or wraps modules). Most nodes'
+    configurations are sets, and need no partial evaluation to say they have no secrets."""
+    for d in configuration.definitions:
+        value = force(d.value)
+        if type(value) not in _SETS or name in value or not _PLAIN_KEYS.isdisjoint(value):
+            return True
+    return False
+
+
+_SETS = (dict, LocatedDict)
+_PLAIN_KEYS = frozenset({"imports", "require", "config", "options", "_module"})  # not config alone
+
+
 def secrets_of(configuration: NodeConfiguration) -> dict[str, dict]:
     """The node's `secrets.<name>` that its `secrets.files` (Nixus's secrets) stand for: owned by
     the user (root when none), or readable by the group, at the path facts.nix gives NixOS."""
+    if not _may_define(configuration, "secrets"):
+        return {}
     files = configuration.facts.config["secrets"]["files"]
     out = {}
     for name in files:
