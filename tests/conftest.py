@@ -52,12 +52,17 @@ def run_nixus(*args: str, cwd: Path | None = None, env: dict[str, str] | None = 
 
 def eval_rendered(module: Path, attr: str = "", with_stderr: bool = False) -> Any:
     """A rendered node module evaluated by the real nixpkgs module system with the testbed OS's
-    declarations of the NixOS options: `config.<attr>` as JSON data (and what Nix printed)."""
+    declarations of the NixOS options: `config.<attr>` as JSON data (and what Nix printed). The
+    whole config has null for an option that nothing defines (as Nixus's `networking.public.ipv6`
+    of a node without one), which NixOS reads only when something needs it."""
     from nixus_py.testbed.hosts import TESTBED_OS
     from nixus_py.nixlang import NixPath
-    expr = (f"let ev = import {NixPath(f'{TESTBED_OS}/lib/eval-config.nix').nix()} {{ "
-            f"lib = import {NixPath(str(nixpkgs_lib())).nix()}; system = \"x86_64-linux\"; "
-            f"modules = [ {NixPath(str(module)).nix()} ]; }}; in ev.config" + (f".{attr}" if attr else ""))
+    lib = f"import {NixPath(str(nixpkgs_lib())).nix()}"
+    whole = ("let values = o: if lib.isOption o then (if o.isDefined then o.value else null) "
+             "else lib.mapAttrs (_: values) (removeAttrs o [ \"_module\" ]); in values ev.options")
+    expr = (f"let lib = {lib}; ev = import {NixPath(f'{TESTBED_OS}/lib/eval-config.nix').nix()} {{ "
+            f"inherit lib; system = \"x86_64-linux\"; "
+            f"modules = [ {NixPath(str(module)).nix()} ]; }}; in " + (f"ev.config.{attr}" if attr else whole))
     proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "-E", expr],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
