@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import run_nixus
+from testbed_fixture import TestbedFleet, testbed_fleet  # noqa: F401 - the fixture
 
 
 def _fleet(tmp_path: Path, networks: str, nodes: str = "{'hub': {'host': '198.51.100.1'}, 'a': {}, 'b': {}, 'c': {}}"):
@@ -268,3 +270,81 @@ def test_a_nixus_network_takes_nixus_generated_keys_and_addresses(tmp_path: Path
     assert secrets == {"wireguard-home": {**secrets["wireguard-home"], "generatedKey": "wireguard/home/b",
                                           "path": "/var/lib/nixus/secrets/wireguard-home.key"}}
 
+
+# A Nixus star on test hosts: the server is an internet gateway, c1 has Nixus's keys (its private
+# key delivered as a secret), c2 nixus's generated keys and address and its own internetGateway.
+TESTBED_STAR = """{ config, lib, ... }: {
+  imports = lib.optional (builtins.pathExists ./testbed-hosts.py) ./testbed-hosts.py;
+  defaults = { name, ... }: { configuration.networking.hostName = name; };
+  nodes.hub = {
+    configuration.networking.public.ipv4 = config.nodes.hub.address;
+    configuration.systemd.services.vpn-web.script = "exec python3 -m http.server --bind 10.77.0.1 8080";
+    secrets.wg = { source = "KEYS/hub"; path = "/var/lib/wireguard/home.key"; };
+  };
+  nodes.c1 = {
+    configuration.systemd.services.vpn-web.script = "exec python3 -m http.server --bind 10.77.0.2 8080";
+    secrets.wg = { source = "KEYS/c1"; path = "/var/lib/wireguard/home.key"; };
+  };
+  nodes.c2 = { };
+  vpn.networks.home = {
+    backend = "wireguard";
+    subnet = "10.77.0.0/24";
+    server = {
+      node = "hub";
+      subnetIp = "10.77.0.1";
+      internetGateway = true;
+      internetGatewayInterface = "eth0";
+      wireguard = { publicKey = "HUB"; privateKeyFile = "/var/lib/wireguard/home.key"; };
+    };
+    clients.c1 = {
+      subnetIp = "10.77.0.2";
+      wireguard = { publicKey = "C1"; privateKeyFile = "/var/lib/wireguard/home.key"; };
+    };
+    clients.c2.internetGateway = false;
+  };
+}
+"""
+
+
+def _wg_key_pair(tb: TestbedFleet, name: str) -> str:
+    """A WireGuard key pair: the private key in a file of the fleet's keys, the public key returned."""
+    private = subprocess.run(["wg", "genkey"], capture_output=True, text=True, check=True).stdout
+    (tb.keys / name).write_text(private)
+    (tb.keys / name).chmod(0o600)
+    return subprocess.run(["wg", "pubkey"], input=private, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _fetch(tb: TestbedFleet, node: str, url: str) -> str:
+    """What `node` gets from `url`, trying for up to ten seconds (a tunnel's first handshake)."""
+    fetch = (f"for i in $(seq 50); do python3 -c \"import urllib.request as u; "
+             f"print(u.urlopen('{url}', timeout=2).status)\" 2>/dev/null && break; sleep 0.2; done")
+    r = tb.ssh("root", node, fetch)
+    return r.stdout.strip() + r.stderr
+
+
+@pytest.mark.root
+@pytest.mark.slow
+@pytest.mark.nix
+def test_a_nixus_star_carries_traffic_to_the_server_and_through_it_between_clients(
+        testbed_fleet: TestbedFleet) -> None:  # noqa: F811 - the fixture
+    tb = testbed_fleet
+    fleet = TESTBED_STAR.replace("KEYS", str(tb.keys))
+    fleet = fleet.replace("HUB", _wg_key_pair(tb, "hub")).replace("C1", _wg_key_pair(tb, "c1"))
+    (tb.dir / "fleet.nix").write_text(fleet)
+    up = tb.nixus("testbed", "up")
+    assert up.code == 0, up.err
+    r = tb.nixus("deploy", "--json")
+    assert r.code == 0, r.out + r.err
+    assert {h["outcome"] for h in json.loads(r.out)} == {"switched"}
+    # A client reaches the server's subnet address through the tunnel ...
+    assert _fetch(tb, "c1", "http://10.77.0.1:8080/").endswith("200")
+    assert "dev nixus-home" in tb.ssh("root", "c1", "ip route get 10.77.0.1").stdout
+    transfer = tb.ssh("root", "hub", "wg show nixus-home transfer").stdout
+    assert any(int(line.split()[1]) > 0 for line in transfer.splitlines()), transfer
+    # ... and another client, through the server, which forwards between them.
+    assert _fetch(tb, "c2", "http://10.77.0.2:8080/").endswith("200")
+    hub = tb.ssh("root", "hub", "cat /proc/sys/net/ipv4/conf/nixus-home/forwarding; nft list table ip nixos-nat")
+    assert hub.stdout.startswith("1\n") and 'iifname "nixus-home" oifname "eth0" masquerade' in hub.stdout, hub
+    # As in Nixus, the gateway's clients send all IPv4 traffic through it, unless they say otherwise.
+    assert "0.0.0.0/0" in tb.ssh("root", "c1", "wg show nixus-home allowed-ips").stdout
+    assert "10.77.0.0/24" in tb.ssh("root", "c2", "wg show nixus-home allowed-ips").stdout
