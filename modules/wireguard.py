@@ -252,6 +252,9 @@ class _Network:
         server = net["server"]
         self.server, self.port, self.gateway = server["node"], server["port"], server["internetGateway"]
         self.external_interface = server["internetGatewayInterface"]
+        if self.subnet.version != 4:  # its endpoints, gateway routes and NAT are IPv4
+            self.fail(("subnet",), f"is {self.subnet}, but a network in Nixus's form is IPv4 (with `members', "
+                                   "nixus's form, it may be IPv6)")
         if self.topology != "star":
             self.fail(("topology",), f"is {self.topology}, but a network with Nixus's `server' set and "
                                      "`clients' is a star")
@@ -427,8 +430,7 @@ class _Network:
             networking["nat"] = {"enable": True, "internalInterfaces": [self.interface]}
         if self.nixus_form and serves:
             # The server forwards between its clients, and for them to the internet.
-            family = f"ipv{self.subnet.version}"
-            config["boot"] = {"kernel": {"sysctl": {f"net.{family}.conf.{self.interface}.forwarding": True}}}
+            config["boot"] = {"kernel": {"sysctl": {f"net.ipv4.conf.{self.interface}.forwarding": True}}}
             if self.gateway:
                 networking["nat"]["externalInterface"] = self.external_interface
                 interface["postUp"], interface["postDown"] = self._masquerade("-A"), self._masquerade("-D")
@@ -437,8 +439,7 @@ class _Network:
     def _masquerade(self, action: str) -> str:
         """The iptables command that adds (`-A`) or deletes (`-D`) the masquerading of the
         subnet's traffic to the internet, as Nixus's gateway runs it after the interface is up."""
-        tool = "iptables" if self.subnet.version == 4 else "ip6tables"
-        return f"{tool} -t nat {action} POSTROUTING -j MASQUERADE -s {self.subnet} -o {self.external_interface}"
+        return f"iptables -t nat {action} POSTROUTING -j MASQUERADE -s {self.subnet} -o {self.external_interface}"
 
 
 class _Vpn:
@@ -456,6 +457,11 @@ class _Vpn:
                 if a.interface == b.interface and shared:  # (a default name is cut to 15 characters)
                     b.fail(("interface",), f"is `{b.interface}', the interface of network `{a.name}' too, on "
                                            f"`{shared[0]}': give one of them another `interface'")
+                outs = (a.external_interface, b.external_interface)
+                if a.server == b.server and None not in outs and outs[0] != outs[1]:
+                    b.fail(("server", "internetGatewayInterface"),
+                           f"is `{b.external_interface}', but network `{a.name}' has the same server masquerade "
+                           f"through `{a.external_interface}': NixOS's NAT has one external interface")
 
 vpn = per_evaluation(_Vpn)
 

@@ -242,6 +242,9 @@ NIXUS_STAR = """{
     pytest.param(('backend = "wireguard";', 'backend = "wireguard"; topology = "mesh";'),
                  "`vpn.networks.home.topology' is mesh, but a network with Nixus's `server' set and `clients' is a "
                  "star", 6, id="a mesh in Nixus's form"),
+    pytest.param(('subnet = "10.100.0.0/24";', 'subnet = "fd00:1::/64";'),
+                 "`vpn.networks.home.subnet' is fd00:1::/64, but a network in Nixus's form is IPv4", 7,
+                 id="an IPv6 subnet in Nixus's form"),
 ])
 def test_bad_input_in_nixus_form_is_an_error_naming_the_option_and_its_line(
         tmp_path: Path, change: tuple[str, str], expected: str, line: int) -> None:
@@ -250,6 +253,17 @@ def test_bad_input_in_nixus_form_is_an_error_naming_the_option_and_its_line(
     assert r.code == 1, (r.out, r.err)
     assert "Traceback" not in r.err and len(r.err.splitlines()) < 25, r.err
     assert expected in r.err and f"fleet.nix:{line}" in r.err, r.err
+
+
+def test_one_server_cannot_masquerade_two_nixus_networks_through_two_interfaces(tmp_path: Path) -> None:
+    gateway = 'internetGateway = true; internetGatewayInterface = "IF"; node = "hub";'
+    second = ('vpn.networks.work = { subnet = "10.200.0.0/24"; server = { ' + gateway.replace("IF", "eth1") +
+              ' }; clients.b = { }; };\n}\n')
+    fleet = NIXUS_STAR.replace('node = "hub";', gateway.replace("IF", "eth0"))
+    (tmp_path / "fleet.nix").write_text(fleet[:fleet.rindex("}")] + second)
+    r = run_nixus("render", "-o", "out", cwd=tmp_path)
+    assert r.code == 1 and "`vpn.networks.work.server.internetGatewayInterface' is `eth1', but network `home' " \
+        "has the same server masquerade through `eth0'" in r.err, r.err
 
 
 def test_a_nixus_network_takes_nixus_generated_keys_and_addresses(tmp_path: Path) -> None:
