@@ -81,7 +81,7 @@ def nsd_checkzone(tmp_path: Path, zone: str, data: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def nixus_oracle(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], dict]:
+def nixus_oracle(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict]:
     """What real Nixus computes for a fleet file (`crosshost.nix` of NIXUS_ORACLE): per enabled
     node its authorized keys, known hosts, WireGuard, firewall and NAT; per zone its records.
 
@@ -100,9 +100,11 @@ def nixus_oracle(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], d
     lib.symlink_to(nixpkgs_lib())
     (oracle / "nixus").symlink_to(Path(source) / "nixus")
 
-    def crosshost(fleet: Path) -> dict:
-        proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", str(oracle / "crosshost.nix"),
-                               "--arg", "fleet", str(fleet.resolve())], capture_output=True, text=True, timeout=300)
+    def crosshost(fleet: Path, script: Path | None = None) -> dict:
+        """crosshost.nix's answer, or a test's own `script` of Nixus's evaluation (given `oracle`)."""
+        args = ["--arg", "oracle", str(oracle)] if script else []
+        proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", str(script or oracle / "crosshost.nix"),
+                               *args, "--arg", "fleet", str(fleet.resolve())], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
     return crosshost
