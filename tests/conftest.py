@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -16,6 +17,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+
+
+def _usable_oracle(source: Path, lib: Path, into: Path) -> Path:
+    """benchmarks/common.py's `usable_oracle` (the benchmarks run the same oracle)."""
+    spec = importlib.util.spec_from_file_location("nixus_benchmarks_common", ROOT / "benchmarks" / "common.py")
+    assert spec is not None and spec.loader is not None
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # (for its dataclasses)
+    spec.loader.exec_module(module)
+    return module.usable_oracle(source, lib, into)
 
 
 def nixpkgs_lib() -> Path:
@@ -91,14 +101,7 @@ def nixus_oracle(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict
     source = os.environ.get("NIXUS_ORACLE")
     if not source or not (Path(source) / "crosshost.nix").is_file():
         pytest.fail("NIXUS_ORACLE is not set to real Nixus's oracle: run the tests through ./scripts/test")
-    oracle = tmp_path_factory.mktemp("nixus-oracle")
-    shutil.copy(Path(source) / "crosshost.nix", oracle)
-    shutil.copytree(Path(source) / "nixos-stand-in", oracle / "nixos-stand-in", symlinks=True)
-    lib = oracle / "nixos-stand-in" / "lib"
-    lib.chmod(0o644)
-    lib.unlink()
-    lib.symlink_to(nixpkgs_lib())
-    (oracle / "nixus").symlink_to(Path(source) / "nixus")
+    oracle = _usable_oracle(Path(source), nixpkgs_lib(), tmp_path_factory.mktemp("nixus-oracle"))
 
     def crosshost(fleet: Path, script: Path | None = None) -> dict:
         """crosshost.nix's answer, or a test's own `script` of Nixus's evaluation (given `oracle`)."""
