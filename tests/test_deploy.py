@@ -504,6 +504,8 @@ def test_goals_test_boot_and_dry_activate(testbed_fleet: TestbedFleet) -> None:
     booted = json.loads(tb.nixus("deploy", "--on", "b", "--goal", "boot", "--json").out)[0]
     assert booted["outcome"] == "switched" and profile() == booted["new"] and _current(tb, "b") == tested["new"]
     assert tb.nixus("testbed", "reboot", "b").code == 0
+    # `testbed reboot` returns once the host has booted: it runs the boot entry already.
+    assert _current(tb, "b") == booted["new"]
     assert tb.ssh("root", "b", "cat /etc/goal").stdout == "next boot\n"
 
 
