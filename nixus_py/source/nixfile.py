@@ -293,7 +293,14 @@ class NixSession:
         data = {"files": self.files, "known": self.known, "requests": [_request_json(r) for r in self.requests],
                 "options": self.options, **extra}
         proc, self._next = self._next or self._start(), None
-        out, err = proc.communicate(json.dumps(data))
+        try:
+            out, err = proc.communicate(json.dumps(data), timeout=nixstart.TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise SourceError(f"Nix took more than {nixstart.TIMEOUT:g} s to evaluate {' and '.join(self.files)} "
+                              "(a value that never ends?); NIXUS_NIX_TIMEOUT sets the limit",
+                              files=self.files) from None
         if not self.settled and proc.returncode == 0:
             self._next = self._start()
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
@@ -314,6 +321,9 @@ def _request_json(r: tuple) -> dict:
 
 
 def _nix_error(stderr: str, files: list[str]) -> str:
+    if "out of memory" in stderr or "std::bad_alloc" in stderr:
+        return (f"Nix ran out of memory evaluating {' and '.join(files) or 'the fleet'} (nixus allows it "
+                f"{nixstart.MEMORY_MB} MB, NIXUS_NIX_MEMORY_MB sets the limit; a value that never ends?)")
     keep = [line for line in stderr.splitlines()
             if str(DRIVER.parent) not in line and line.strip() and not line.startswith("(use '--show-trace'")]
     text = "\n".join(keep[-12:]) or stderr.strip()
