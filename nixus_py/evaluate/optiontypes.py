@@ -8,6 +8,7 @@ option, and `nested_types`.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -62,6 +63,14 @@ class OptionType:
 
     def __repr__(self) -> str:
         return f"<type {self.description}>"
+
+
+def restated(t: OptionType, **fields: Any) -> OptionType:
+    """A copy of `t` with `fields` (`description`, `description_class`, `empty_value`) as a module
+    restated them (`type // { description = ...; }`), also where `t`'s class computes them."""
+    out = copy.copy(t)
+    out.__class__ = type(type(t).__name__, (type(t),), fields)
+    return out
 
 
 def phrase(t: OptionType, classes: tuple[str, ...]) -> str:
