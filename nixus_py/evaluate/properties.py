@@ -108,6 +108,22 @@ class Order(Property):
         return f"{head} {_arg(self.content, indent, level)}"
 
 
+@dataclass(slots=True)
+class Defined(Property):
+    """lib.mkDefinition: a definition that names its own file (a module that forwards definitions)."""
+
+    file: str
+    value: Any
+
+    def to_nix(self, indent: int | None, level: int) -> str:
+        from ..nixlang import to_nix
+        return f"lib.mkDefinition {to_nix({'file': self.file, 'value': self.value}, indent, level)}"
+
+
+def mkDefinition(file: str, value: Any) -> Defined:
+    return Defined(file, value)
+
+
 def _arg(value: Any, indent: int | None, level: int) -> str:
     from ..nixlang import to_nix
     text = to_nix(force(value), indent, level)
