@@ -42,6 +42,9 @@ class Merged:
             for d in defs:
                 if not t.check(d.value):
                     self._not_of_type()
+            error = t.head_error(loc, defs)
+            if error is not None:
+                raise error
             value = t.merge(loc, defs)
         self._value, self._done = value, True
         return value

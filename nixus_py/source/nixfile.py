@@ -41,6 +41,10 @@ from . import nixstart
 from .nixstart import DRIVER
 
 MAX_ROUNDS = 50
+# nixpkgs' own words for a module set that needs `config` to be collected (its error context).
+IMPORTS_HINT = ("If you get an infinite recursion here, you probably reference `config` in `imports`. If you are "
+                "trying to achieve a conditional import behavior dependent on `config`, consider importing "
+                "unconditionally, and using `mkEnableOption` and `mkIf` to control its effect.")
 NOT_KNOWN = "nixus: value not known yet"  # the driver's `throw` for a part of config not known yet
 SEES_UNKNOWN = "nixus: tryEval may see unknown config"  # the driver's trace when results may still change
 OPTIONS_WANTED = re.compile(r"trace: nixus: options wanted (\[.*\])$", re.M)  # a module reads `options`
@@ -279,7 +283,7 @@ class NixSession:
         options = [p for p in self.stuck if p]
         if not options:
             return EvalCycle("infinite recursion encountered: the modules depend on `config' through Nix code "
-                             "(their `imports', or which attributes they define)", ())
+                             "(their `imports', or which attributes they define)\n" + IMPORTS_HINT, ())
         shown = ", ".join(f"`{show_option(p)}'" for p in options[:8])
         return EvalCycle("infinite recursion encountered: these options depend on each other through Nix code "
                          f"and never get a value: {shown}", options[0])
