@@ -94,6 +94,7 @@ let
       inherit lib;
       nodes = config.nodes or notKnown;
       _prefix = prefix;
+      _class = null; # (a submodule's class comes with its special arguments)
     }
     // (if name == null then { } else { inherit name; });
 

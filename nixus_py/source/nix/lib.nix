@@ -53,10 +53,11 @@ let
     } (real.submodule modules);
     # specialArgs stay in Nix (often `lib` itself): the driver passes them to the Nix modules it applies.
     submoduleWith =
-      { modules, specialArgs ? { }, shorthandOnlyDefinesConfig ? false, description ? null, ... }@args:
+      { modules, specialArgs ? { }, shorthandOnlyDefinesConfig ? false, description ? null, class ? null, ... }@args:
       mkType "submodule" {
         inherit modules shorthandOnlyDefinesConfig description;
-        specialArgs = builtins.mapAttrs (_: value: { _type = "nixus-opaque"; inherit value; }) specialArgs;
+        specialArgs = builtins.mapAttrs (_: value: { _type = "nixus-opaque"; inherit value; })
+          (specialArgs // lib.optionalAttrs (class != null) { _class = class; });
       } (real.submoduleWith args);
     deferredModule = mkType "deferredModule" { staticModules = [ ]; } real.deferredModule;
     deferredModuleWith = { staticModules ? [ ] }@args:
