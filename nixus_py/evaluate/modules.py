@@ -161,7 +161,10 @@ class Level:
 
     __slots__ = ("ev", "prefix", "declared", "configs", "_defs_by_name", "_children")
 
-    def __init__(self, ev: Evaluation, prefix: tuple, declared: Declarations, configs: list[tuple[Loc, Any]]):
+    def __init__(self, ev: Evaluation, prefix: tuple, declared: Declarations,
+                 configs: list[tuple[Loc, Any]] | Callable[[], list[tuple[Loc, Any]]]):
+        """`configs`: the definitions below `prefix`, or how to get them (the option tree does not
+        wait for them: a module may define config by which options exist)."""
         self.ev, self.prefix, self.declared, self.configs = ev, prefix, declared, configs
         self._defs_by_name: dict[str, list[Definition]] | None = None
         self._children: dict[str, Option | Level] = {}
@@ -174,6 +177,8 @@ class Level:
     def defs_by_name(self) -> dict[str, list[Definition]]:
         if self._defs_by_name is None:
             out: dict[str, list[Definition]] = {}
+            if callable(self.configs):
+                self.configs = self.configs()
             for file, cfg in self.configs:
                 cfg = force(cfg)
                 if type(cfg) not in _PLAIN_DICTS and (not isinstance(cfg, Mapping) or isinstance(cfg, NixValue)):
@@ -450,8 +455,8 @@ class Evaluation:
         if self._root is None:
             mods = self.modules
             trees = [(m.file, m.options) for m in mods if m.options]
-            configs = [(m.file, c) for m in mods for c in push_down(m.config)]
-            self._root = Level(self, self.prefix, self.declarations.declarations(trees), configs)
+            self._root = Level(self, self.prefix, self.declarations.declarations(trees),
+                               lambda: [(m.file, c) for m in mods for c in push_down(m.config)])
         return self._root
 
     def node(self, path: tuple) -> Option | Level:

@@ -636,7 +636,11 @@ def _options_json(options: Any) -> dict:
     `loc`, so that no option's value is encoded twice); parts not known yet are pending."""
     out: dict[str, Any] = {}
     for name in options:
-        node = options[name]
+        try:
+            node = options[name]
+        except Pending:  # its definitions wait for a round (a module may define by which options exist)
+            out[name] = {"__nixus": "pending"}
+            continue
         if isinstance(node, Option):
             decl = node.decl
             info = {"_type": "option", "loc": list(node.loc), "declarations": [str(d.file) for d in decl.declarations],
