@@ -72,5 +72,5 @@ lib = SimpleNamespace(
     mkOptionDefault=p.mkOptionDefault, mkVMOverride=p.mkVMOverride, mkImageMediaOverride=p.mkImageMediaOverride,
     mkOrder=p.mkOrder, mkBefore=p.mkBefore, mkAfter=p.mkAfter, mkDefinition=p.mkDefinition, lazy=p.lazy,
     mkRenamedOptionModule=renames.mkRenamedOptionModule, mkAliasOptionModule=renames.mkAliasOptionModule,
-    mkRemovedOptionModule=renames.mkRemovedOptionModule,
+    mkRemovedOptionModule=renames.mkRemovedOptionModule, doRename=renames.doRename,
 )

@@ -34,7 +34,7 @@ from ..evaluate.location import Loc, LocatedDict
 from ..evaluate.modules import Evaluation, ModuleRef, Option
 from ..evaluate.options import MISSING, OptionDecl
 from ..evaluate.properties import Defined, If, Lazy, Merge, Order, Override, Property, force, int_priority
-from ..evaluate.renames import mkAliasOptionModule, mkRemovedOptionModule, mkRenamedOptionModule
+from ..evaluate.renames import doRename, mkAliasOptionModule, mkRemovedOptionModule, mkRenamedOptionModule
 from ..evaluate.submodule import DeferredModule, DeferredModuleType, Submodule
 from ..nixlang import NixPath, NixValue, not_nix, showing
 from . import nixstart
@@ -537,6 +537,8 @@ def _decode_rename(v: dict, file: Loc) -> Any:
         return mkRenamedOptionModule(a["from"], a["to"])
     if a["kind"] == "alias":
         return mkAliasOptionModule(a["from"], a["to"])
+    if a["kind"] == "doRename":
+        return doRename(a["from"], a["to"], a["visible"], a["warn"], a["use"], a["withPriority"], a["condition"])
     return mkRemovedOptionModule(a["option"], a["instructions"])
 
 

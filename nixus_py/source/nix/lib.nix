@@ -92,6 +92,8 @@ let
     mkAfter = mkOrder 1500;
     mkRenamedOptionModule = from: to: prop "nixus-rename" { kind = "renamed"; inherit from to; };
     mkAliasOptionModule = from: to: prop "nixus-rename" { kind = "alias"; inherit from to; };
+    doRename = { from, to, visible, warn, use, withPriority ? true, condition ? true }:
+      prop "nixus-rename" { kind = "doRename"; inherit from to visible warn use withPriority condition; };
     mkRemovedOptionModule = option: instructions:
       prop "nixus-rename" { kind = "removed"; inherit option instructions; };
     tryEval = e: let r = builtins.tryEval e; in if r.success then r else seesUnknown r;
@@ -104,6 +106,6 @@ lib
   options = lib.options // { inherit (overrides) mkOption mkEnableOption; };
   modules = lib.modules // {
     inherit (overrides) mkIf mkMerge mkOverride mkOptionDefault mkDefault mkForce mkOrder mkBefore mkAfter mkDefinition
-      mkRenamedOptionModule mkAliasOptionModule mkRemovedOptionModule;
+      mkRenamedOptionModule mkAliasOptionModule mkRemovedOptionModule doRename;
   };
 }
