@@ -147,18 +147,22 @@ NOT_RUNNABLE: dict[str, str] = {
 }
 
 # What nixus does not do yet, by the checks that need it.
-EVAL_MODULES = "lib.evalModules, extendModules or moduleType inside a module (module classes, `_type' checks)"
-OPTIONS_ARG = ("the `options' argument carries only isDefined, value, default, type name and description, "
-               "declarations and files (not definitionsWithLocations, declarationPositions, valueMeta, "
-               "getSubOptions; `options ? x' before the option is known)")
-V2_MERGE = "the real lib's v2 merge (valueMeta, checkV2MergeCoherence) across nixus's own types"
-DERIVATION_ATTRS = "attributes of a derivation (or a set with outPath), which nixus keeps in Nix, by reference"
-MK_DEFINITION = "lib.mkDefinition"
-ANYTHING = "types.anything merging of paths and functions"
-OPTION_TYPE = "types.optionType/optionDeclaration values read through config in the same round"
+EVAL_MODULES = ("what a module system inside a module passes on: moduleType, extendModules, the class of a "
+                "submoduleWith to modules from files, class checks, `specialArgs' as an argument")
+OPTIONS_ARG = ("the `options' argument carries isDefined, value, default, type name and description, "
+               "declarations and files (not definitions, highestPrio, declarationPositions, valueMeta, "
+               "getSubOptions), and a nested option's name waits for its parent's definitions")
+V2_MERGE = "the real lib's v2 merge checks (checkV2MergeCoherence) across nixus's own types"
+ABORT = ("a definition nixpkgs never evaluates (or only for an error message) aborts nixus's Nix round: "
+         "the driver serializes it, and `abort' cannot be caught")
+DERIVATION_ATTRS = "a set with outPath, which nixus takes for a set to merge"
+MK_DEFINITION = "lib.mkDefinition: a declaration's default is in the declaring file, not the module's `_file'"
+ANYTHING = "types.anything merging of paths and Nix functions"
+OPTION_TYPE = "options whose types come from config (types.optionType, optionDeclaration values)"
 FLEET_CORE = "the fleet core's own options are part of config (`nodes', `lock', ...)"
-NIX_TRACE = "Nix's error context (--show-trace lines, the infinite recursion hint) is not in nixus's message"
-FILESET = "types.fileset reads files with builtins.readFileType, which Nix 2.8 lacks, where the real lib does not"
+NIX_TRACE = "the module argument that modules wait for through `imports' is not named (nixpkgs' error context)"
+FILESET = ("types.fileset: the driver serializes every file set of a default, reading files with "
+           "builtins.readFileType, which Nix 2.8 lacks")
 PATHS = "`nixus eval' prints a path as itself, Nix copies it to the store"
 GVARIANT = "lib.gvariant's types"
 
@@ -182,6 +186,7 @@ FAILING: dict[str, str] = {check: reason for reason, checks in {
         'config.listOfResult types-valueMeta.nix',
         'config.listResult composed-types-valueMeta.nix',
         'config.mergedListResult composed-types-valueMeta.nix',
+        'config.argv attrList-valueMeta-definitions-file-diagnostic-forwarding.nix',
     ],
     GVARIANT: [
         'config.assertion gvariant.nix',
@@ -202,12 +207,13 @@ FAILING: dict[str, str] = {check: reason for reason, checks in {
         'config.sub.conditionalImportAsNixos.foo specialArgs-class.nix',
         'config.sub.conditionalImportAsDarwin.bar specialArgs-class.nix',
     ],
-    NIX_TRACE: [
+    FLEET_CORE: [
         'config.wrong1 error-mkOption-in-config.nix',
         'config.nest.wrong2 error-mkOption-in-config.nix',
-        'config.enable define-enable-abort.nix',
-        'config.enable define-enable-abort.nix #2',
-        'config.enable declare-enable.nix define-enable-with-custom-arg.nix define-_module-args-custom.nix import-custom-arg.nix',
+        'config.nodes.foo.settingsDict.c deferred-module.nix',
+        'config.nodes.foo.bottom deferred-module.nix',
+        'config freeform-attrsOf.nix',
+        'config error-typo-outside-with-nested.nix',
     ],
     FILESET: [
         'config.filesetCardinal.ok1 fileset.nix',
@@ -220,11 +226,17 @@ FAILING: dict[str, str] = {check: reason for reason, checks in {
     PATHS: [
         'config.nullableValue.path types.nix',
     ],
-    FLEET_CORE: [
-        'config.nodes.foo.settingsDict.c deferred-module.nix',
-        'config.nodes.foo.bottom deferred-module.nix',
-        'config freeform-attrsOf.nix',
-        'config error-typo-outside-with-nested.nix',
+    ABORT: [
+        'config.enable define-enable-abort.nix',
+        'config.enable define-enable-abort.nix #2',
+        'config.assertions declare-attrList.nix',
+        'config.attrListIntStrict.badValue declare-attrList.nix',
+        'config.attrListStrict.badListElem declare-attrList.nix',
+        'config.attrListStrict.badString declare-attrList.nix',
+        'config.attrListStrict.badListString declare-attrList.nix',
+    ],
+    NIX_TRACE: [
+        'config.enable declare-enable.nix define-enable-with-custom-arg.nix define-_module-args-custom.nix import-custom-arg.nix',
     ],
     DERIVATION_ATTRS: [
         'config.value.outPath types-anything/attrs-coercible.nix',
@@ -254,12 +266,6 @@ FAILING: dict[str, str] = {check: reason for reason, checks in {
         'config.coercedToFail.foo v2-check-coherence.nix',
         'config.addCheckNested.foo v2-check-coherence.nix',
         'config.adhocFail.foo v2-check-coherence.nix #2',
-        'config.assertions declare-attrList.nix',
-        'config.attrListIntStrict.badValue declare-attrList.nix',
-        'config.attrListStrict.badListElem declare-attrList.nix',
-        'config.attrListStrict.badString declare-attrList.nix',
-        'config.attrListStrict.badListString declare-attrList.nix',
-        'config.argv attrList-valueMeta-definitions-file-diagnostic-forwarding.nix',
     ],
 }.items() for check in checks}
 
