@@ -518,3 +518,13 @@ def test_a_value_that_never_ends_stops_at_nixuss_limits_on_nix(tmp_path: Path, l
     r = run_nixus("eval", "--json", "x", cwd=tmp_path, env=env)
     assert r.code == 1 and "Traceback" not in r.err, r.err
     assert message in r.err, r.err
+
+
+def test_a_nix_file_used_in_a_submodule_gets_that_submodules_config_and_name(tmp_path: Path) -> None:
+    """`defaults = ./d.nix`: the file's function is applied per node, as nixpkgs applies it (it got
+    the fleet's own config before)."""
+    (tmp_path / "fleet.nix").write_text('{ defaults = ./d.nix; nodes.a.host = "10.0.0.1"; nodes.b.host = "10.0.0.2"; }\n')
+    (tmp_path / "d.nix").write_text("{ name, config, ... }: { tags = [ name config.host ]; }\n")
+    r = run_nixus("eval", "--json", "nodes.b.tags", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert json.loads(r.out) == ["b", "10.0.0.2"]

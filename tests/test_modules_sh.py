@@ -199,13 +199,9 @@ FAILING: dict[str, str] = {check: reason for reason, checks in {
         'config.resultFooFoo declare-variants.nix define-variant.nix',
         'config.result options-type-error-configuration.nix',
         'config.sub.specialisation.value extendModules-168767-imports.nix',
-        'config.sub.nixosOk class-check.nix',
         'config.sub.nixosFail.config class-check.nix',
         'config.sub.mergeFail.config class-check.nix',
         'config.foo import-error-submodule.nix',
-        'config.sub.nixos.foo specialArgs-class.nix',
-        'config.sub.conditionalImportAsNixos.foo specialArgs-class.nix',
-        'config.sub.conditionalImportAsDarwin.bar specialArgs-class.nix',
     ],
     FLEET_CORE: [
         'config.wrong1 error-mkOption-in-config.nix',

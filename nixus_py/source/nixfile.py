@@ -131,10 +131,7 @@ class NixFunction(NixRef, ModuleRef):
     """A Nix function: applied by the next Nix round when nixus needs its result."""
 
     def apply_module(self, ev: Evaluation) -> Any:
-        _session().evaluations[ev.prefix] = ev  # whose `options` this module may read
-        special = tuple(sorted((k, v.ref) for k, v in ev.special_args.items() if isinstance(v, NixRef)))
-        request = ("module", self.ref, ev.prefix, ev.special_args.get("name"), special)
-        return _session().apply(request)
+        return _apply_in(ev, "module", self.ref)
 
     def location(self) -> Loc:
         return Loc("<nix function>")
@@ -154,9 +151,21 @@ def _session() -> NixSession:
     return s
 
 
+def _apply_in(ev: Evaluation, kind: str, what: Any) -> Any:
+    """A Nix module (`kind` "module": a function at a ref; "file": a file) applied with the
+    arguments of evaluation `ev` (its config, `name`, special arguments), by the next round."""
+    _session().evaluations[ev.prefix] = ev  # whose `options` this module may read
+    special = tuple(sorted((k, v.ref) for k, v in ev.special_args.items() if isinstance(v, NixRef)))
+    return _session().apply((kind, what, ev.prefix, ev.special_args.get("name"), special))
+
+
 def load_nix_module(path: Path, ev: Evaluation) -> Any:
-    """The module that a `.nix` file evaluates to (pending until a Nix round has read the file)."""
-    return _session().file_module(path.resolve())
+    """The module that a `.nix` file evaluates to (pending until a Nix round has read the file):
+    read once for the top of the fleet (whose arguments the driver has), applied anew in each
+    submodule (with its `config`, `name` and special arguments)."""
+    if not ev.prefix:
+        return _session().file_module(path.resolve())
+    return _apply_in(ev, "file", str(path.resolve()))
 
 
 class NixSession:
@@ -321,8 +330,9 @@ class NixSession:
 
 
 def _request_json(r: tuple) -> dict:
-    if r[0] == "module":
-        return {"kind": "module", "ref": list(r[1]), "prefix": list(r[2]), "name": r[3],
+    if r[0] in ("module", "file"):
+        where = {"ref": list(r[1])} if r[0] == "module" else {"path": r[1]}
+        return {"kind": "module", **where, "prefix": list(r[2]), "name": r[3],
                 "specialArgs": {k: list(ref) for k, ref in r[4]}}
     if r[0] in ("value", "names"):
         return {"kind": r[0], "ref": list(r[1])}

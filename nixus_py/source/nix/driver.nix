@@ -141,7 +141,7 @@ let
           };
     };
 
-  # A fleet file may also be a list of modules: they are its imports.
+  # A module file may also be a list of modules (a fleet file, say): they are its imports.
   topModule = f:
     let path = /. + f; value = import path; in
     if isList value then mayTryEval path { _file = f; imports = value; } else path;
@@ -151,7 +151,7 @@ let
     r:
     if r.kind == "module" then
       let args = moduleArgs r.prefix r.name // mapAttrs (_: resolve) r.specialArgs;
-      in rawModule args "<nix function>" (resolve r.ref)
+      in if r ? path then rawModule args r.path (topModule r.path) else rawModule args "<nix function>" (resolve r.ref)
     else if r.kind == "value" then
       resolve r.ref
     else if r.kind == "names" then
