@@ -143,7 +143,8 @@ ABORT_ON_WARN = "needs `--option abort-on-warn', which Nix 2.8 does not have"
 NOT_RUNNABLE: dict[str, str] = {
     **{f"config.filesetCardinal.ok{i} fileset.nix": REAL_LIB_FAILS for i in (2, 3, 4)},
     **{f"config.{attr} freeform-deprecated-malicous.nix freeform-deprecated-malicous-{wrong}.nix #2": ABORT_ON_WARN
-       for attr in ("either.int", "eitherBehindNullor.int", "oneOf.int", "number.str") for wrong in ("wrong", "wrong2")},
+       for attr in ("either.int", "eitherBehindNullor.int", "oneOf.int", "number.str")
+       for wrong in ("wrong", "wrong2")},
 }
 
 # What nixus does not do yet, by the checks that need it.
