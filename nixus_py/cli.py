@@ -54,7 +54,8 @@ def eval_cmd(attrpath: str = typer.Argument("", help="Attribute path into the fl
     try:
         value = get_path(config, path)
     except KeyError as e:
-        raise NixusError(f"attribute `{e.args[0]}' does not exist in the fleet config") from None
+        # Worded as Nix words a missing attribute of `-A config.ATTRPATH`.
+        raise NixusError(f"attribute `{e.args[0]}' in selection path `config.{attrpath}' not found") from None
     data = to_data(value)
     typer.echo(json.dumps(data, indent=None if as_json else 2, sort_keys=True) if as_json else to_nix(data, indent=2))
 

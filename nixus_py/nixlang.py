@@ -30,6 +30,10 @@ class NixValue:
         """The Nix source text that denotes this value."""
         raise NotImplementedError
 
+    def attribute(self, name: str) -> Any:
+        """The attribute `name` of this value, if Nix has it as an attribute set (KeyError otherwise)."""
+        raise KeyError(name)
+
 
 @dataclass(frozen=True, slots=True)
 class NixExpr(NixValue):

@@ -50,6 +50,12 @@ def get_path(root: Any, path: list[str]) -> Any:
     value = root
     for i, name in enumerate(path):
         value = force(value)
+        try:
+            if isinstance(value, NixValue):  # a set kept in Nix (a derivation, say)
+                value = value.attribute(name)
+                continue
+        except KeyError:
+            pass
         if not isinstance(value, Mapping) or name not in value:
             raise KeyError(".".join(path[: i + 1]))
         value = value[name]

@@ -12,16 +12,12 @@ those files do not isolate are ours, in `tests/conformance/` (named `own/...` be
 
 from __future__ import annotations
 
-import io
 import json
-import multiprocessing
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import redirect_stderr, redirect_stdout
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +25,7 @@ from typing import Any
 import pytest
 
 from conftest import Result, nixpkgs_lib
+from forked_nixus import EVAL_TIMEOUT, forked_nixus, nixus_eval
 
 pytestmark = pytest.mark.nix
 
@@ -79,8 +76,8 @@ def fails(attr: str, pattern: str, *files: str, nixus: str | None = None, xfail:
 
 
 def missing(attr: str, name: str, *files: str) -> Any:
-    """Reading `attr` fails: the config has no attribute `name` (`nixus eval` words it its own way)."""
-    return fails(attr, f"attribute .*{name}.* not found", *files, nixus=f"attribute .*{name}.* does not exist")
+    """Reading `attr` fails: the config has no attribute `name`."""
+    return fails(attr, f"attribute .*{name}.* not found", *files)
 
 
 def _param(case: Case, xfail: str | None) -> Any:
@@ -411,22 +408,6 @@ def _real_nix(case: Case) -> Result:
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def _nixus_eval(fleet: Path, attr: str) -> Result:
-    """`nixus eval -f FLEET ATTR --json` through the command's entry point, in a process forked from one
-    that has imported nixus already (importing it takes longer than evaluating a case)."""
-    from nixus_py import cli
-    os.chdir(fleet.parent)
-    sys.argv = ["nixus", "eval", "-f", str(fleet), attr, "--json"]
-    out, err = io.StringIO(), io.StringIO()
-    code: Any = 0
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            cli.main()
-        except SystemExit as e:
-            code = e.code
-    return Result(int(code or 0), out.getvalue(), err.getvalue())
-
-
 def _selected(session: pytest.Session) -> list[Case]:
     """The cases that this pytest run will check."""
     params = [getattr(item, "callspec", None) for item in session.items]
@@ -440,34 +421,23 @@ def outcomes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     tmp = tmp_path_factory.mktemp("conformance")
     cases = _selected(request.session)
     runs: dict[tuple, tuple[Future, Future]] = {}
-    workers = os.cpu_count() or 1
-    with pytest.MonkeyPatch.context() as env:
-        # The fork server keeps the environment it starts with: no bundled modules (only the module
-        # system is under test), and this file importable, so that it is imported once, not per case.
-        env.setenv("NIXUS_MODULES_DIR", str(tmp))
-        env.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(Path(__file__).parent),
-                                                                os.environ.get("PYTHONPATH")])))
-        forkserver = multiprocessing.get_context("forkserver")
-        forkserver.set_forkserver_preload(["nixus_py.cli", __name__])
-        # One fresh process per evaluation, as the `nixus` command would be.
-        with (ProcessPoolExecutor(workers, mp_context=forkserver, max_tasks_per_child=1) as forks,
-              ThreadPoolExecutor(workers + 1) as threads):
-            for case in cases:
-                key = (case.files, case.attr)  # two regexes for one evaluation share it
-                if key not in runs:
-                    fleet = tmp / f"fleet-{len(runs)}.nix"
-                    fleet.write_text("{ imports = [ " + " ".join(str(p) for p in case.paths()) + " ]; }\n")
-                    runs[key] = (threads.submit(_real_nix, case), forks.submit(_nixus_eval, fleet, case.attr))
-            yield {case: runs[(case.files, case.attr)] for case in cases}
-            for futures in runs.values():
-                for future in futures:
-                    future.cancel()
+    with forked_nixus(tmp, __name__) as forks, ThreadPoolExecutor((os.cpu_count() or 1) + 1) as threads:
+        for case in cases:
+            key = (case.files, case.attr)  # two regexes for one evaluation share it
+            if key not in runs:
+                fleet = tmp / f"fleet-{len(runs)}.nix"
+                fleet.write_text("{ imports = [ " + " ".join(str(p) for p in case.paths()) + " ]; }\n")
+                runs[key] = (threads.submit(_real_nix, case), forks.submit(nixus_eval, fleet, case.attr))
+        yield {case: runs[(case.files, case.attr)] for case in cases}
+        for futures in runs.values():
+            for future in futures:
+                future.cancel()
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_nixus_evaluates_like_nixpkgs_lib(case: Case, outcomes: dict[Case, tuple[Future, Future]]) -> None:
     real_run, nixus_run = outcomes[case]
-    real, ours = real_run.result(), nixus_run.result()
+    real, ours = real_run.result(timeout=EVAL_TIMEOUT), nixus_run.result(timeout=EVAL_TIMEOUT)
     assert "Traceback" not in ours.err, ours.err
     if isinstance(case.expect, Value):
         assert real.code == 0, real.err

@@ -450,6 +450,14 @@ def test_nested_mk_if_and_mk_merge_are_discharged():
     assert x_of(types.listOf(types.int), value) == [1, 2, 4]
 
 
+def test_mk_merge_of_a_list_not_evaluated_yet_merges_it_and_of_anything_else_is_an_error():
+    """As from Nix, where `mkMerge options.x.definitions` is a value read in a later round."""
+    assert x_of(types.listOf(types.int), mkMerge(lazy(lambda: [[1], [2]]))) == [1, 2]
+    assert config({"config": mkMerge(lazy(lambda: [{"x": 1}]))}, option(types.int)).x == 1
+    with pytest.raises(EvalError, match="lib.mkMerge expects a list, but got a set"):
+        x_of(types.int, mkMerge(lazy(lambda: {"a": 1})))
+
+
 def test_mk_if_on_a_whole_config_is_pushed_into_each_option():
     modules = [{"options": {"a": mkOption(type=types.int, default=0), "b": mkOption(type=types.int, default=0)}},
                {"config": mkIf(True, {"a": 1}), "_file": "m"}, {"config": mkIf(False, {"b": 1})}]

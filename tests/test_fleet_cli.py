@@ -513,3 +513,29 @@ def test_undecodable_text_a_lone_surrogate_and_an_unusable_state_directory_are_e
     (tmp_path / "a-file").write_text("")
     r = run_nixus("--state-dir", str(tmp_path / "a-file" / "state"), "history", cwd=tmp_path)
     assert r.code == 1 and "as nixus's state directory" in r.err and "Traceback" not in r.err, r.err
+
+
+@pytest.mark.parametrize("limit,message", [
+    ({"NIXUS_NIX_TIMEOUT": "3"}, "Nix took more than 3 s to evaluate"),
+    ({"NIXUS_NIX_MEMORY_MB": "600"}, "Nix ran out of memory evaluating"),
+])
+def test_a_value_that_never_ends_stops_at_nixuss_limits_on_nix(tmp_path: Path, limit: dict, message: str) -> None:
+    """A value too big to ever serialize (50^6 attributes) runs until a limit stops Nix: never a hang."""
+    (tmp_path / "fleet.nix").write_text(
+        "{ lib, ... }: {\n  options.x = lib.mkOption { type = lib.types.anything; };\n"
+        "  config.x = let wide = n: lib.genAttrs (map toString (lib.range 1 50)) (_: if n == 0 then n else wide (n - 1));\n"
+        "    in wide 6;\n}\n")
+    env = {"NIXUS_NIX_TIMEOUT": "60", "NIXUS_NIX_MEMORY_MB": "4096", **limit}
+    r = run_nixus("eval", "--json", "x", cwd=tmp_path, env=env)
+    assert r.code == 1 and "Traceback" not in r.err, r.err
+    assert message in r.err, r.err
+
+
+def test_a_nix_file_used_in_a_submodule_gets_that_submodules_config_and_name(tmp_path: Path) -> None:
+    """`defaults = ./d.nix`: the file's function is applied per node, as nixpkgs applies it (it got
+    the fleet's own config before)."""
+    (tmp_path / "fleet.nix").write_text('{ defaults = ./d.nix; nodes.a.host = "10.0.0.1"; nodes.b.host = "10.0.0.2"; }\n')
+    (tmp_path / "d.nix").write_text("{ name, config, ... }: { tags = [ name config.host ]; }\n")
+    r = run_nixus("eval", "--json", "nodes.b.tags", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert json.loads(r.out) == ["b", "10.0.0.2"]

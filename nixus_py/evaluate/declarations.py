@@ -127,17 +127,13 @@ def merge_option_decls(loc: tuple, decls: list[tuple[Loc, OptionDecl]]) -> Optio
             res = d.copy()
         else:
             if any(d.has(k) and res.has(k) for k in ("default", "example", "description", "apply")):
-                raise EvalError(f"The option `{show_option(loc)}' in `{where}' is already declared in "
-                                f"{show_files(declarations)}.", loc, [str(where)] + [str(x) for x in declarations])
+                raise _already_declared(loc, where, declarations)
             if d.type is not None and res.type is not None:
                 # Either side may know how to take the other in (a type of nixus's that extends
                 # one of nixpkgs', such as a node's `configuration`).
                 merged = res.type.type_merge(d.type) or d.type.type_merge(res.type)
-                if merged is None:
-                    raise EvalError(f"The option `{show_option(loc)}' in `{where}' is already declared in "
-                                    f"{show_files(declarations)}.", loc,
-                                    [str(where)] + [str(x) for x in declarations])
-                res.type = merged
+                # As in nixpkgs, an error only where the option is used.
+                res.type = merged if merged is not None else Unusable(_already_declared(loc, where, declarations))
             for k in ("default", "example", "description", "apply", "defaultText"):
                 if d.has(k) and not res.has(k):
                     setattr(res, k, getattr(d, k))
@@ -157,6 +153,35 @@ def merge_option_decls(loc: tuple, decls: list[tuple[Loc, OptionDecl]]) -> Optio
     elif res.type.sub_modules is not None:
         res.type = res.type.subst_sub_modules(sub_modules)
     return res
+
+
+def _already_declared(loc: tuple, where: Loc, declarations: list[Loc]) -> EvalError:
+    """Two declarations of one option that do not merge, worded as nixpkgs does (files without
+    lines), then the lines where nixus knows them."""
+    both = [where, *declarations]
+    lines = f"\nDeclared at {show_files(both)}." if any(d.line for d in both) else ""
+    return EvalError(f"The option `{show_option(loc)}' in `{Loc(where.file)}' is already declared in "
+                     f"{show_files(Loc(d.file) for d in declarations)}.{lines}", loc, [str(d) for d in both])
+
+
+class Unusable(OptionType):
+    """The type of an option whose declarations' types do not merge, or whose type fails: as in
+    nixpkgs, an error only where the option is used."""
+
+    name = "unusable"
+    description = "unusable type"
+
+    def __init__(self, error: EvalError) -> None:
+        self.error = error
+
+    def check(self, value: Any) -> bool:
+        raise self.error
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> Any:
+        raise self.error
+
+    def empty(self, loc: tuple) -> Any:
+        raise self.error
 
 
 class OptionTypeType(OptionType):

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from .lazyattrs import LazyAttrs
-from .merge import merge_definitions
 from .properties import Definition
 from .optiontypes import OptionType
 
@@ -20,7 +19,7 @@ def with_freeform(prefix: tuple, freeform: OptionType, unmatched: list[tuple[tup
         for name in reversed(path):
             value = {name: value}
         defs.append(Definition(d.file, value))
-    free = merge_definitions(prefix, freeform, defs).value()
+    free = freeform.merge(prefix, defs)  # as nixpkgs does: its merge alone, no check of the whole
     return _update(free, declared)
 
 

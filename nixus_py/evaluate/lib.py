@@ -70,7 +70,7 @@ lib = SimpleNamespace(
     mkOption=mkOption, mkEnableOption=mkEnableOption, types=types,
     mkIf=p.mkIf, mkMerge=p.mkMerge, mkOverride=p.mkOverride, mkForce=p.mkForce, mkDefault=p.mkDefault,
     mkOptionDefault=p.mkOptionDefault, mkVMOverride=p.mkVMOverride, mkImageMediaOverride=p.mkImageMediaOverride,
-    mkOrder=p.mkOrder, mkBefore=p.mkBefore, mkAfter=p.mkAfter, lazy=p.lazy,
+    mkOrder=p.mkOrder, mkBefore=p.mkBefore, mkAfter=p.mkAfter, mkDefinition=p.mkDefinition, lazy=p.lazy,
     mkRenamedOptionModule=renames.mkRenamedOptionModule, mkAliasOptionModule=renames.mkAliasOptionModule,
-    mkRemovedOptionModule=renames.mkRemovedOptionModule,
+    mkRemovedOptionModule=renames.mkRemovedOptionModule, doRename=renames.doRename,
 )

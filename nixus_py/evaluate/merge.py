@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import EvalError, show_defs, show_option
-from .properties import (DEFAULT_OVERRIDE_PRIORITY, Definition, If, Lazy, Merge, Override, Property, discharge,
-                         filter_overrides, force, sort_properties)
+from .location import Loc
+from .properties import (DEFAULT_OVERRIDE_PRIORITY, Defined, Definition, If, Lazy, Merge, Override, Property,
+                         discharge, filter_overrides, force, sort_properties)
 
 if TYPE_CHECKING:  # the types merge their elements with this module
     from .optiontypes import OptionType
@@ -41,6 +42,9 @@ class Merged:
             for d in defs:
                 if not t.check(d.value):
                     self._not_of_type()
+            error = t.head_error(loc, defs)
+            if error is not None:
+                raise error
             value = t.merge(loc, defs)
         self._value, self._done = value, True
         return value
@@ -66,7 +70,7 @@ def merge_definitions(loc: tuple, type_: OptionType, defs: list[Definition]) -> 
             v = d.value
             if isinstance(v, Lazy):
                 v = force(v)
-            if not isinstance(v, (If, Merge)):  # fast path: nothing to discharge
+            if not isinstance(v, (If, Merge, Defined)):  # fast path: nothing to discharge
                 normalized.append(d if v is d.value else Definition(d.file, v))
                 continue
             values = discharge(v)
@@ -75,7 +79,9 @@ def merge_definitions(loc: tuple, type_: OptionType, defs: list[Definition]) -> 
                 raise
             raise type(e)(f"{e} (in the definition of `{show_option(loc)}' at {d.file})",
                           loc, [str(d.file)]) from None
-        normalized.extend(Definition(d.file, x) for x in values)
+        # A definition from lib.mkDefinition names its own file (after mkMerge and mkIf, as in nixpkgs).
+        normalized.extend(Definition(Loc(str(force(x.file))), x.value) if isinstance(x, Defined)
+                          else Definition(d.file, x) for x in values)
     if not normalized:
         return Merged(loc, type_, [], 9999)
     kept, prio = filter_overrides(normalized)

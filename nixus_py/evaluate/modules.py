@@ -9,6 +9,7 @@ that is being merged is reported as a cycle of option paths.
 from __future__ import annotations
 
 import inspect
+import json
 import operator
 import sys
 from collections import deque
@@ -160,7 +161,10 @@ class Level:
 
     __slots__ = ("ev", "prefix", "declared", "configs", "_defs_by_name", "_children")
 
-    def __init__(self, ev: Evaluation, prefix: tuple, declared: Declarations, configs: list[tuple[Loc, Any]]):
+    def __init__(self, ev: Evaluation, prefix: tuple, declared: Declarations,
+                 configs: list[tuple[Loc, Any]] | Callable[[], list[tuple[Loc, Any]]]):
+        """`configs`: the definitions below `prefix`, or how to get them (the option tree does not
+        wait for them: a module may define config by which options exist)."""
         self.ev, self.prefix, self.declared, self.configs = ev, prefix, declared, configs
         self._defs_by_name: dict[str, list[Definition]] | None = None
         self._children: dict[str, Option | Level] = {}
@@ -173,6 +177,8 @@ class Level:
     def defs_by_name(self) -> dict[str, list[Definition]]:
         if self._defs_by_name is None:
             out: dict[str, list[Definition]] = {}
+            if callable(self.configs):
+                self.configs = self.configs()
             for file, cfg in self.configs:
                 cfg = force(cfg)
                 if type(cfg) not in _PLAIN_DICTS and (not isinstance(cfg, Mapping) or isinstance(cfg, NixValue)):
@@ -375,13 +381,32 @@ class Evaluation:
                     raise
                 out = {}
             return self._normalize(out, _function_loc(value).at(line_of(out)), key)
+        if getattr(value, "what", None) == "configuration":  # what lib.evalModules gives, kept in Nix
+            raise self._not_a_module("configuration", file)
         if not isinstance(value, Mapping):
             raise EvalError(f"module {file} ({key}) does not look like a module: it is a "
                             f"{type_name(value)}.", self.prefix, [str(file)])
         return self._attrs_module(value, file, key, config_only)
 
+    def _not_a_module(self, kind: str, file: Loc) -> EvalError:
+        """A value with a `_type` other than a module's where a module is loaded, as nixpkgs words it."""
+        into = "" if file.file.startswith("<") else f", while trying to load a module into {file.file}"
+        if self.prefix:
+            into += f", while trying to load a module into `{show_option(self.prefix)}'"
+        extra = ("\nIf you really mean to import this configuration, instead please only import the modules "
+                 "that make up the configuration.\nYou may have to create a `let` binding, file or attribute to "
+                 "give yourself access to the relevant modules." if kind == "configuration" else "")
+        return EvalError(f"Expected a module, but found a value of type {json.dumps(kind)}{into}.\nA module is "
+                         "typically loaded by adding it to the `imports = [ ... ];` attribute of an existing "
+                         "module, or in the `modules = [ ... ];` argument of various functions.\nPlease make "
+                         f"sure that each of the list items is a module, and not a different kind of value.{extra}",
+                         self.prefix, [str(file)])
+
     def _attrs_module(self, value: Mapping, file: Loc, key: str, config_only: bool) -> Module:
         """A module written as an attribute set: `{options, config, imports, ...}` or config alone."""
+        kind = value.get("_type", "module")
+        if kind != "module":
+            raise self._not_a_module(str(force(kind)), file)
         if isinstance(value, LocatedDict):
             file = file.at(value.line)
         if "_file" in value:
@@ -445,8 +470,8 @@ class Evaluation:
         if self._root is None:
             mods = self.modules
             trees = [(m.file, m.options) for m in mods if m.options]
-            configs = [(m.file, c) for m in mods for c in push_down(m.config)]
-            self._root = Level(self, self.prefix, self.declarations.declarations(trees), configs)
+            self._root = Level(self, self.prefix, self.declarations.declarations(trees),
+                               lambda: [(m.file, c) for m in mods for c in push_down(m.config)])
         return self._root
 
     def node(self, path: tuple) -> Option | Level:

@@ -8,7 +8,9 @@ option, and `nested_types`.
 
 from __future__ import annotations
 
+import copy
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -34,6 +36,11 @@ class OptionType:
 
     def merge(self, loc: tuple, defs: list[Definition]) -> Any:
         return merge_default_option(loc, defs)
+
+    def head_error(self, loc: tuple, defs: list[Definition]) -> EvalError | None:
+        """Why definitions that each pass `check` do not make an option's value (nixpkgs' v2
+        `headError`), or None. `merge` called directly (a freeformType) does not ask."""
+        return None
 
     def empty(self, loc: tuple) -> Any:
         """The value of `loc` when it has no definitions (nixpkgs' `emptyValue`), or NO_VALUE."""
@@ -62,6 +69,14 @@ class OptionType:
 
     def __repr__(self) -> str:
         return f"<type {self.description}>"
+
+
+def restated(t: OptionType, **fields: Any) -> OptionType:
+    """A copy of `t` with `fields` (`description`, `description_class`, `empty_value`) as a module
+    restated them (`type // { description = ...; }`), also where `t`'s class computes them."""
+    out = copy.copy(t)
+    out.__class__ = type(type(t).__name__, (type(t),), fields)
+    return out
 
 
 def phrase(t: OptionType, classes: tuple[str, ...]) -> str:
@@ -388,11 +403,24 @@ class Either(OptionType):
         for t in (self.left, self.right):
             if _accepts_all(t, defs):
                 return t.merge(loc, defs)
+        # As nixpkgs' either merges when called directly (a bare either as freeformType): the one
+        # definition, with a warning.
+        warnings.warn("One or more definitions did not pass the type-check of the 'either' type.\n"
+                      f"{self._neither(loc, defs)}\nIf `either`, `oneOf` or similar is used in freeformType, "
+                      "ensure that it is preceded by an 'attrsOf' such as: "
+                      "`freeformType = types.attrsOf (types.either t1 t2)`.", stacklevel=2)
+        return merge_one_option(loc, defs)
+
+    def head_error(self, loc: tuple, defs: list[Definition]) -> EvalError | None:
+        if _accepts_all(self, defs):
+            return None
         where = show_option(loc)
-        raise EvalError(f"A definition for option `{where}' is not of type `{self.description}'. The option "
-                        f"`{where}` is neither a value of type `{self.left.description}` nor "
-                        f"`{self.right.description}`. Definition values:{show_defs(defs)}",
-                        loc, [str(d.file) for d in defs])
+        return EvalError(f"A definition for option `{where}' is not of type `{self.description}'. "
+                         f"{self._neither(loc, defs)}", loc, [str(d.file) for d in defs])
+
+    def _neither(self, loc: tuple, defs: list[Definition]) -> str:
+        return (f"The option `{show_option(loc)}` is neither a value of type `{self.left.description}` nor "
+                f"`{self.right.description}`. Definition values:{show_defs(defs)}")
 
     def type_merge(self, other: OptionType) -> OptionType | None:
         if not isinstance(other, Either):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import EvalCycle, EvalError
+from .errors import EvalCycle, EvalError, type_name
 from .location import Loc, relocate
 
 DEFAULT_OVERRIDE_PRIORITY = 100
@@ -83,7 +83,7 @@ class Merge(Property):
 
     def to_nix(self, indent: int | None, level: int) -> str:
         from ..nixlang import to_nix
-        return f"lib.mkMerge {to_nix(list(self.contents), indent, level)}"
+        return f"lib.mkMerge {to_nix(_contents(self), indent, level)}"
 
 
 @dataclass(slots=True)
@@ -108,6 +108,22 @@ class Order(Property):
         return f"{head} {_arg(self.content, indent, level)}"
 
 
+@dataclass(slots=True)
+class Defined(Property):
+    """lib.mkDefinition: a definition that names its own file (a module that forwards definitions)."""
+
+    file: str
+    value: Any
+
+    def to_nix(self, indent: int | None, level: int) -> str:
+        from ..nixlang import to_nix
+        return f"lib.mkDefinition {to_nix({'file': self.file, 'value': self.value}, indent, level)}"
+
+
+def mkDefinition(file: str, value: Any) -> Defined:
+    return Defined(file, value)
+
+
 def _arg(value: Any, indent: int | None, level: int) -> str:
     from ..nixlang import to_nix
     text = to_nix(force(value), indent, level)
@@ -118,8 +134,8 @@ def mkIf(condition: Any, content: Any) -> If:
     return If(condition, content)
 
 
-def mkMerge(contents: list) -> Merge:
-    return Merge(list(contents))
+def mkMerge(contents: list | Lazy) -> Merge:
+    return Merge(contents if isinstance(contents, Lazy) else list(contents))
 
 
 def int_priority(value: Any, what: str) -> Any:
@@ -179,7 +195,7 @@ def push_down(cfg: Any) -> list:
     """Expand mkMerge and push mkIf/mkOverride into the attributes of a config set."""
     cfg = force(cfg)
     if isinstance(cfg, Merge):
-        return [x for c in cfg.contents for x in push_down(c)]
+        return [x for c in _contents(cfg) for x in push_down(c)]
     if isinstance(cfg, If):
         return [_map_attrs(x, lambda v, c=cfg.condition: If(c, v)) for x in push_down(cfg.content)]
     if isinstance(cfg, Override):
@@ -193,11 +209,19 @@ def _map_attrs(value: Any, wrap: Callable[[Any], Any]) -> Any:
     return value
 
 
+def _contents(merge: Merge) -> list:
+    """What a mkMerge merges: a list, which may itself be a value not evaluated yet (from Nix)."""
+    contents = force(merge.contents)
+    if not isinstance(contents, list):
+        raise EvalError(f"lib.mkMerge expects a list, but got a {type_name(contents)}")
+    return contents
+
+
 def discharge(value: Any) -> list:
     """Expand mkMerge and evaluate mkIf conditions, giving the plain values that remain."""
     value = force(value)
     if isinstance(value, Merge):
-        return [x for c in value.contents for x in discharge(c)]
+        return [x for c in _contents(value) for x in discharge(c)]
     if isinstance(value, If):
         cond = force(value.condition)
         if not isinstance(cond, bool):

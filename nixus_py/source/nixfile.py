@@ -14,7 +14,6 @@ functions, `apply`, NixOS modules in `configuration`) stay in Nix as references.
 from __future__ import annotations
 
 import contextvars
-import copy
 import json
 import re
 import subprocess
@@ -29,19 +28,24 @@ from typing import Any
 from .. import settings
 from ..evaluate.lib import ints, non_empty_list_of
 from ..evaluate import optiontypes as t
-from ..evaluate.declarations import option_type
+from ..evaluate.declarations import Unusable, option_type
 from ..evaluate.errors import EvalCycle, EvalError, SourceError, show_option
 from ..evaluate.location import Loc, LocatedDict
 from ..evaluate.modules import Evaluation, ModuleRef, Option
 from ..evaluate.options import MISSING, OptionDecl
-from ..evaluate.properties import If, Lazy, Merge, Order, Override, Property, force, int_priority, lazy
-from ..evaluate.renames import mkAliasOptionModule, mkRemovedOptionModule, mkRenamedOptionModule
+from ..evaluate.properties import (Defined, If, Lazy, Merge, Order, Override, Property, force, int_priority,
+                                   lazy)
+from ..evaluate.renames import doRename, mkAliasOptionModule, mkRemovedOptionModule, mkRenamedOptionModule
 from ..evaluate.submodule import DeferredModule, DeferredModuleType, Submodule
 from ..nixlang import NixPath, NixValue, not_nix, showing
 from . import nixstart
 from .nixstart import DRIVER
 
 MAX_ROUNDS = 50
+# nixpkgs' own words for a module set that needs `config` to be collected (its error context).
+IMPORTS_HINT = ("If you get an infinite recursion here, you probably reference `config` in `imports`. If you are "
+                "trying to achieve a conditional import behavior dependent on `config`, consider importing "
+                "unconditionally, and using `mkEnableOption` and `mkIf` to control its effect.")
 NOT_KNOWN = "nixus: value not known yet"  # the driver's `throw` for a part of config not known yet
 SEES_UNKNOWN = "nixus: tryEval may see unknown config"  # the driver's trace when results may still change
 OPTIONS_WANTED = re.compile(r"trace: nixus: options wanted (\[.*\])$", re.M)  # a module reads `options`
@@ -86,6 +90,12 @@ class NixRef(NixValue):
 
     ref: tuple
     what: str = "function"
+
+    def attribute(self, name: str) -> Any:
+        names = force(_session().apply(("names", self.ref)))
+        if not isinstance(names, list) or name not in names:
+            raise KeyError(name)
+        return force(_session().apply(("value", (*self.ref, name))))
 
     def nix(self) -> str:
         if showing():
@@ -292,7 +302,7 @@ class NixSession:
         options = [p for p in self.stuck if p]
         if not options:
             return EvalCycle("infinite recursion encountered: the modules depend on `config' through Nix code "
-                             "(their `imports', or which attributes they define)", ())
+                             "(their `imports', or which attributes they define)\n" + IMPORTS_HINT, ())
         shown = ", ".join(f"`{show_option(p)}'" for p in options[:8])
         return EvalCycle("infinite recursion encountered: these options depend on each other through Nix code "
                          f"and never get a value: {shown}", options[0])
@@ -311,7 +321,14 @@ class NixSession:
         data = {"files": self.files, "known": self.known, "requests": [_request_json(r) for r in self.requests],
                 "options": self.options, "configurations": self.configurations, **extra}
         proc, self._next = self._next or self._start(), None
-        out, err = proc.communicate(json.dumps(data))
+        try:
+            out, err = proc.communicate(json.dumps(data), timeout=nixstart.TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise SourceError(f"Nix took more than {nixstart.TIMEOUT:g} s to evaluate {' and '.join(self.files)} "
+                              "(a value that never ends?); NIXUS_NIX_TIMEOUT sets the limit",
+                              files=self.files) from None
         if not self.settled and proc.returncode == 0:
             self._next = self._start()
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
@@ -327,12 +344,15 @@ def _request_json(r: tuple) -> dict:
         what = {"ref": list(r[1])} if r[0] == "module" else {"path": r[1]}
         return {"kind": r[0], **what, "prefix": list(r[2]), "name": r[3],
                 "specialArgs": {k: list(ref) for k, ref in r[4]}, "lenient": r[5]}
-    if r[0] == "value":
-        return {"kind": "value", "ref": list(r[1])}
+    if r[0] in ("value", "names"):
+        return {"kind": r[0], "ref": list(r[1])}
     return {"kind": "call", "ref": list(r[1]), "arg": json.loads(r[2])}
 
 
 def _nix_error(stderr: str, files: list[str]) -> str:
+    if "out of memory" in stderr or "std::bad_alloc" in stderr:
+        return (f"Nix ran out of memory evaluating {' and '.join(files) or 'the fleet'} (nixus allows it "
+                f"{nixstart.MEMORY_MB} MB, NIXUS_NIX_MEMORY_MB sets the limit; a value that never ends?)")
     keep = [line for line in stderr.splitlines()
             if str(DRIVER.parent) not in line and line.strip() and not line.startswith("(use '--show-trace'")]
     text = "\n".join(keep[-12:]) or stderr.strip()
@@ -424,7 +444,19 @@ def _forced(x: Any) -> Any:
 
 def _decode_option(v: dict, file: Loc) -> OptionDecl | Lazy:
     fields = {k: decode(x, file) for k, x in v.items() if k != "__nixus"}
+    if isinstance(fields.get("type"), Lazy):
+        fields["type"] = Lazy(partial(_type_or_unusable, fields["type"]))
     return _when_known(_option, fields, ("type", "readOnly", "internal"))
+
+
+def _type_or_unusable(type_: Lazy) -> Any:
+    """An option's type, or one that fails where the option is used (as in nixpkgs) if it fails."""
+    try:
+        return force(type_)
+    except Pending:
+        raise
+    except EvalError as e:
+        return Unusable(e)
 
 
 def _option(fields: dict) -> OptionDecl:
@@ -477,13 +509,46 @@ def _decode_type(v: dict, file: Loc) -> Any:
 
 
 def _with_empty_value(type_: t.OptionType, v: dict, file: Loc) -> t.OptionType:
-    """`type // { emptyValue = { value = ...; }; }`: the value of an option with no definitions."""
-    if "emptyValue" not in v:
-        return type_
-    empty = decode(v["emptyValue"], file)
-    out = copy.copy(type_)
-    out.empty_value = empty["value"] if "value" in empty else t.NO_VALUE
-    return out
+    """The type with what a module restated of it: `type // { emptyValue = { value = ...; }; }` (the
+    value of an option with no definitions), `// { description = ...; }`."""
+    fields = {ours: decode(v[theirs], file) for theirs, ours in _RESTATED.items() if theirs in v}
+    if "empty_value" in fields:
+        fields["empty_value"] = fields["empty_value"].get("value", t.NO_VALUE)
+    return t.restated(type_, **fields) if fields else type_
+
+
+_RESTATED = {"emptyValue": "empty_value", "description": "description", "descriptionClass": "description_class"}
+
+
+class NixType(t.OptionType):
+    """A type of the real nixpkgs lib (`lib.mkOptionType`, or one a lib function made): Nix applies
+    its own `check` and `merge`; a definition goes to Nix as `{ file; value; }`."""
+
+    def __init__(self, fields: Mapping) -> None:
+        self.name = fields.get("name") or "unspecified"
+        self.description = fields.get("description") or self.name
+        self.description_class = fields.get("descriptionClass")
+        self._check, self._merge = fields["check"], fields["merge"]
+        self._type_merge, self._functor = fields["typeMerge"], fields["functor"]
+        empty = fields.get("emptyValue") or {}
+        self.empty_value = empty["value"] if "value" in empty else t.NO_VALUE
+
+    def check(self, value: Any) -> bool:
+        return bool(self._check(value))
+
+    def merge(self, loc: tuple, defs: list) -> Any:
+        return self._merge(list(loc))([{"file": str(d.file), "value": d.value} for d in defs])
+
+    def type_merge(self, other: t.OptionType) -> t.OptionType | None:
+        """As the real lib merges two declarations' types: its own `typeMerge`."""
+        if not isinstance(other, NixType):
+            return None
+        return self._type_merge(other._functor)
+
+
+def _decode_nix_type(v: dict, file: Loc) -> Any:
+    fields = {k: decode(x, file) for k, x in v.items() if k != "__nixus"}
+    return _when_known(NixType, fields, ("name", "description", "descriptionClass", "emptyValue"))
 
 
 def _decode_rename(v: dict, file: Loc) -> Any:
@@ -492,6 +557,8 @@ def _decode_rename(v: dict, file: Loc) -> Any:
         return mkRenamedOptionModule(a["from"], a["to"])
     if a["kind"] == "alias":
         return mkAliasOptionModule(a["from"], a["to"])
+    if a["kind"] == "doRename":
+        return doRename(a["from"], a["to"], a["visible"], a["warn"], a["use"], a["withPriority"], a["condition"])
     return mkRemovedOptionModule(a["option"], a["instructions"])
 
 
@@ -516,8 +583,10 @@ _DECODERS: dict[str, Callable[[dict, Loc], Any]] = {
     "merge": lambda v, f: Merge(decode(v["contents"], f)),
     "override": lambda v, f: Override(_priority(v, f, "mkOverride"), decode(v["content"], f)),
     "order": lambda v, f: Order(_priority(v, f, "mkOrder"), decode(v["content"], f)),
+    "definition": lambda v, f: Defined(decode(v["file"], f), decode(v["value"], f)),
     "option": _decode_option,
     "nixus-type": _decode_type,
+    "option-type": _decode_nix_type,
     "nixus-rename": _decode_rename,
 }
 
@@ -621,7 +690,11 @@ def _options_json(options: Any) -> dict:
     `loc`, so that no option's value is encoded twice); parts not known yet are pending."""
     out: dict[str, Any] = {}
     for name in options:
-        node = options[name]
+        try:
+            node = options[name]
+        except Pending:  # its definitions wait for a round (a module may define by which options exist)
+            out[name] = {"__nixus": "pending"}
+            continue
         if isinstance(node, Option):
             decl = node.decl
             info = {"_type": "option", "loc": list(node.loc), "declarations": [str(d.file) for d in decl.declarations],

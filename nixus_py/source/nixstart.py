@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
+import resource
 import subprocess
 from pathlib import Path
 
 DRIVER = Path(__file__).parent / "nix" / "driver.nix"
+
+# Whatever a fleet contains, one round's Nix ends: after this many seconds, or when it needs more
+# memory than this (a value that never ends, such as a set that contains itself, is serialized
+# until one of them stops it).
+TIMEOUT = float(os.environ.get("NIXUS_NIX_TIMEOUT") or 300)
+MEMORY_MB = int(os.environ.get("NIXUS_NIX_MEMORY_MB") or 4096)
 
 _early: dict[tuple[str, ...], subprocess.Popen] = {}
 
@@ -42,7 +50,16 @@ def start_early(fleet: Path, lib: Path) -> None:
 
 def _popen(command: list[str]) -> subprocess.Popen:
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_limits)
+
+
+def _limits() -> None:
+    """In the child, before Nix starts: at most MEMORY_MB of address space, and a CPU time after
+    which the kernel stops it even if nixus is gone."""
+    limit = MEMORY_MB * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    cpu = int(TIMEOUT) + 10
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
 
 
 def _stop_early() -> None:

@@ -59,6 +59,7 @@ let
       throw ("nixus: `${realLib.concatStringsSep "." v.path}' is for NixOS to evaluate: of a node's "
         + "configuration, nixus reads only networking.public and secrets.files before NixOS does")
     else if v.__nixus == "attrs" then mapAttrs (_: decode) v.value
+    else if v.__nixus == "float" then v.value
     else throw "nixus: unknown marker ${v.__nixus}";
 
   config = decode input.known;
@@ -103,6 +104,7 @@ let
       inherit lib;
       nodes = config.nodes or notKnown;
       _prefix = prefix;
+      _class = null; # (a submodule's class comes with its special arguments)
     }
     // (if name == null then { } else { inherit name; });
 
@@ -154,7 +156,7 @@ let
           };
     };
 
-  # A fleet file may also be a list of modules: they are its imports.
+  # A module file may also be a list of modules (a fleet file, say): they are its imports.
   topModule = f:
     let path = /. + f; value = import path; in
     if isList value then mayTryEval path { _file = f; imports = value; } else path;
@@ -165,9 +167,11 @@ let
     if r.kind == "module" || r.kind == "file" then
       let args = moduleArgs r.prefix r.name // mapAttrs (_: resolve) r.specialArgs;
       in if r.kind == "module" then rawModuleWith r.lenient args "<nix function>" (resolve r.ref)
-      else rawModuleWith r.lenient args r.path (/. + r.path)
+      else rawModuleWith r.lenient args r.path (topModule r.path)
     else if r.kind == "value" then
       resolve r.ref
+    else if r.kind == "names" then
+      (let v = resolve r.ref; in if isAttrs v then attrNames v else null)
     else
       (resolve r.ref) (decode r.arg)
   ) input.requests;
@@ -209,8 +213,12 @@ let
         inherit (x) file key;
         value = ser x.file (path ++ [ "value" ]) x.value;
       }
+    else if x ? __nixusType then serType file path x
     else if (tryEval (x.type or null == "derivation")).value or false then
       { __nixus = "ref"; ref = path; what = "derivation"; }
+    else if x._type or null == "configuration" then
+      # What lib.evalModules gives (its `_module.args` hold all of lib): nixus reads what it needs.
+      { __nixus = "ref"; ref = path; what = "configuration"; }
     else if x._type or null == "nixus-opaque" then
       { __nixus = "ref"; ref = path ++ [ "value" ]; what = "value"; }
     else if x._type or null == "if" && isFalse x.condition then
@@ -221,6 +229,7 @@ let
         condition = false;
         content = { __nixus = "later"; ref = path ++ [ "content" ]; };
       }
+    else if x._type or null == "option-type" then serRealType file path x
     else if x ? _type && builtins.elem x._type moduleSystemTypes then
       { __nixus = x._type; } // mapAttrs (n: v: ser file (path ++ [ n ]) v) (removeAttrs x [ "_type" ])
     else if x ? __nixus || x ? __lines then
@@ -228,9 +237,42 @@ let
       { __nixus = "attrs"; value = mapAttrs (n: v: ser file (path ++ [ n ]) v) x; lines = linesOf file x; }
     else
       mapAttrs (n: v: ser file (path ++ [ n ]) v) x // { __lines = linesOf file x; };
+  # A type of lib.nix: nixus builds its own from its name and arguments, with the description and
+  # empty value a module gave it (`types.str // { description = ...; }`). One whose other parts a
+  # module changed (`// { check = ...; }`) is the real lib's type with those changes, which Nix applies.
+  serType = file: path: x:
+    let
+      own = removeAttrs x [ "__nixusType" ];
+      inherit (x.__nixusType) positions;
+      changed = builtins.filter (n: !(positions ? ${n}) || positions.${n} != unsafeGetAttrPos n own) (attrNames own);
+      restated = [ "description" "descriptionClass" "emptyValue" ];
+    in
+    if builtins.all (n: builtins.elem n restated) changed then
+      {
+        __nixus = "nixus-type";
+        inherit (x.__nixusType) name;
+        args = ser file (path ++ [ "__nixusType" "args" ]) x.__nixusType.args;
+      }
+      // builtins.listToAttrs (map (n: { name = n; value = ser file (path ++ [ n ]) own.${n}; }) changed)
+    else serRealType file path x;
+
+  # A type of the real lib (`lib.mkOptionType`, or one a lib function such as mkPackageOption
+  # makes): nixus has Nix apply its `check` and `merge`. Never serialized in full: a type's
+  # `functor.type` may be the type itself.
+  serRealType = file: path: x:
+    {
+      __nixus = "option-type";
+      check = { __nixus = "ref"; ref = path ++ [ "check" ]; };
+      merge = { __nixus = "ref"; ref = path ++ [ "merge" ]; };
+      typeMerge = { __nixus = "ref"; ref = path ++ [ "typeMerge" ]; };
+      functor = { __nixus = "ref"; ref = path ++ [ "functor" ]; what = "value"; };
+    }
+    // mapAttrs (n: v: ser file (path ++ [ n ]) v) (builtins.intersectAttrs typeFields x);
+
   # The `_type`s that mean something to the module system (nixpkgs lib's and nixus's lib.nix);
   # any other `_type` is an attribute like the rest (nixus's own markers are not for data to name).
-  moduleSystemTypes = [ "if" "merge" "override" "order" "option" "nixus-type" "nixus-rename" ];
+  moduleSystemTypes = [ "if" "merge" "override" "order" "definition" "option" "nixus-rename" ];
+  typeFields = { name = 0; description = 0; descriptionClass = 0; emptyValue = 0; };
 
   # What a round needs before its input: loaded while nixus still works on the last round.
   loaded = foldl' (_: x: builtins.seq x null) null
