@@ -6,8 +6,7 @@ nixus speaks its protocol (Nix's serve-protocol.hh): one query for which paths t
 path in one stream, each stored as its bytes arrive. Unlike `nix copy`, which waits for the
 host to acknowledge every path before sending the next, nixus does not wait per path. The
 stream is written here from the store's files (each path as a NAR, preceded by what the
-database knows of it) and goes over the host's ssh connection, or, for many megabytes, a
-faster one (see transport.py).
+database knows of it) and goes over the host's ssh connection.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .transport import Connection, HostError, OpenSSHStream, Process
+from .transport import Connection, HostError, Process
 
 PROGRESS_EVERY = 0.2  # seconds between progress reports while sending
 QUERY_TIMEOUT = 120  # seconds for the host to say which paths it has
@@ -156,36 +155,23 @@ async def copy_closure(conn: Connection, path: str, progress: Callable[[CopyStat
     `substitute`); nothing when it has it all. `store` is the local store's view shared by
     several copies (else one is made for this copy)."""
     infos = (await (store or LocalStore()).load([path])).closure(path)
-    # Many megabytes, if the host lacks them, go over OpenSSH: it connects while the host is asked.
-    stream = conn.openssh_stream(SERVE) if conn.prefers_openssh(sum(i.nar_size for i in infos)) else None
+    serve = await _Serve.open(conn)
     try:
-        serve = await _Serve.open(conn)
-        try:
-            valid = await asyncio.wait_for(serve.valid([i.path for i in infos], substitute),
-                                           SUBSTITUTE_TIMEOUT if substitute else QUERY_TIMEOUT)
-        except asyncio.TimeoutError:
-            raise HostError(f"{conn.target.node}: the host did not say which paths it has within "
-                            f"{SUBSTITUTE_TIMEOUT if substitute else QUERY_TIMEOUT} s") from None
-        infos = [i for i in infos if i.path not in valid]
-        size = sum(i.nar_size for i in infos)
-        if stream is not None and not conn.prefers_openssh(size):  # the host has most of it
-            await stream.abandon()
-            stream = None
-        if not infos or stream is not None:  # (OpenSSH's stream greets a `nix-store --serve` of its own)
-            await serve.close()
-        if not infos:
-            return CopyStats()
-        taken, stream = stream, None  # the stream's writer owns it from here
-        return await _send(conn, infos, serve, taken, progress)
-    finally:
-        if stream is not None:
-            await stream.abandon()
+        valid = await asyncio.wait_for(serve.valid([i.path for i in infos], substitute),
+                                       SUBSTITUTE_TIMEOUT if substitute else QUERY_TIMEOUT)
+    except asyncio.TimeoutError:
+        raise HostError(f"{conn.target.node}: the host did not say which paths it has within "
+                        f"{SUBSTITUTE_TIMEOUT if substitute else QUERY_TIMEOUT} s") from None
+    infos = [i for i in infos if i.path not in valid]
+    if not infos:
+        await serve.close()
+        return CopyStats()
+    return await _send(conn, infos, serve, progress)
 
 
-async def _send(conn: Connection, infos: list[PathInfo], serve: _Serve, stream: OpenSSHStream | None,
+async def _send(conn: Connection, infos: list[PathInfo], serve: _Serve,
                 progress: Callable[[CopyStats], None]) -> CopyStats:
-    """Stream the paths into the host's store: over OpenSSH's `stream` if there is one, else to
-    the `nix-store --serve` already greeted over this connection."""
+    """Stream the paths into the host's store, to the `nix-store --serve` already greeted."""
     stats = CopyStats()
     reported = time.monotonic()
 
@@ -197,13 +183,9 @@ async def _send(conn: Connection, infos: list[PathInfo], serve: _Serve, stream: 
             progress(stats)
 
     loop = asyncio.get_running_loop()
-    if stream is not None:
-        write, receiving = stream.fd, stream.result()
-    else:
-        read, write = os.pipe()
-        receiving = conn.feed(SERVE, read, started=serve.proc)
-    writing = _in_own_thread(_write_stream, infos, stream is not None, write,
-                             lambda n: loop.call_soon_threadsafe(sent, n))
+    read, write = os.pipe()
+    receiving = conn.feed(SERVE, read, started=serve.proc)
+    writing = _in_own_thread(_write_stream, infos, write, lambda n: loop.call_soon_threadsafe(sent, n))
     # Whichever side fails first ends the other: the host sees the stream end, the writer a
     # closed pipe (BrokenPipeError, not an error of its own).
     result, written = await asyncio.gather(receiving, writing, return_exceptions=True)
@@ -247,13 +229,10 @@ async def _in_own_thread(fn: Callable[..., None], *args: Any) -> None:
     await done
 
 
-def _write_stream(infos: list[PathInfo], greet: bool, fd: int, on_bytes: Callable[[int], None]) -> None:
-    """`nix-store --serve --write`'s input that adds these paths (after the greeting, with
-    `greet`) into a pipe, then close it."""
+def _write_stream(infos: list[PathInfo], fd: int, on_bytes: Callable[[int], None]) -> None:
+    """`nix-store --serve --write`'s input that adds these paths into a pipe, then close it."""
     out = _Out(fd, on_bytes)
     try:
-        if greet:
-            out.put(_int(SERVE_MAGIC) + _int(SERVE_VERSION))
         for info in infos:
             # After the references: registration time (0: the host's now), NAR size, "ultimate",
             # no signatures, no content address; then the NAR.

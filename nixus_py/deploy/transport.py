@@ -1,25 +1,15 @@
 """How nixus talks to a host: one asyncssh connection per host, strict host-key checking,
-explicit timeouts, and errors that say which host and why.
-
-Large streams (a closure of many megabytes) are the exception: asyncssh encrypts in Python, at
-about 60 MB/s on a small machine where OpenSSH's `ssh` does well over 100 MB/s, so they go over
-a second connection made by `ssh` (when it is installed), checked against the same host keys.
-"""
+explicit timeouts, and errors that say which host and why."""
 
 from __future__ import annotations
 
 import asyncio
-import ctypes.util
 import fcntl
 import functools
 import os
 import re
 import shlex
-import shutil
-import sys
-import tempfile
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,39 +17,14 @@ from typing import Any, TypeVar
 from ..evaluate.errors import NixusError
 
 
-@contextmanager
-def _libraries_from_linker_cache() -> Iterator[None]:
-    """Let ctypes look up shared libraries in the dynamic linker's cache only. asyncssh looks for
-    liboqs (post-quantum key exchange) when it is imported; where liboqs is not installed,
-    find_library then runs gcc and ld for each of two names: 15-30 ms of every deploy's start.
-    A liboqs installed as a system library is in that cache."""
-    find, in_cache = ctypes.util.find_library, getattr(ctypes.util, "_findSoname_ldconfig", None)
-    if in_cache is None or not sys.platform.startswith("linux"):
-        yield
-        return
-    ctypes.util.find_library = in_cache
-    try:
-        yield
-    finally:
-        ctypes.util.find_library = find
-
-
-with _libraries_from_linker_cache():
-    import asyncssh
+import asyncssh
 
 T = TypeVar("T")
 Process = asyncssh.SSHClientProcess[bytes]
 CONNECT_TIMEOUT = 10.0
-# Streams of at least this many bytes go over OpenSSH. For one host on a 2-core machine the second
-# connection's setup (a process, a key exchange, a login: 0.1-0.3 s) pays off from about 64 MB;
-# but the channels of all hosts share this one Python thread, while each `ssh` is a process.
-OPENSSH_BYTES = 32 << 20
 CHUNK = 1 << 20  # bytes per read from a local pipe (and its buffer size)
 FEED_TIMEOUT = 3600.0  # seconds for a command to take a stream
-# OpenSSH's ciphers with AES-GCM first: the fastest where both ends have AES instructions, while
-# OpenSSH's default first choice, chacha20-poly1305, is the fastest where they do not.
 AES_GCM = "aes128-gcm@openssh.com,aes256-gcm@openssh.com"
-AES_FIRST = f"{AES_GCM},chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr"
 
 
 class HostError(NixusError):
@@ -114,7 +79,6 @@ class Connection:
     conn: asyncssh.SSHClientConnection
     tunnel: Connection | None = field(default=None, repr=False)
     sftp: asyncio.Future[asyncssh.SFTPClient] | None = field(default=None, repr=False)
-    ciphers: asyncio.Future[list[str]] | None = field(default=None, repr=False)
 
     @classmethod
     async def open(cls, target: Target, timeout: float = CONNECT_TIMEOUT) -> Connection:
@@ -194,10 +158,6 @@ class Connection:
         return await self._within(command, self.conn.create_process(self.target.as_root(command), encoding=None),
                                   timeout)
 
-    def prefers_openssh(self, size: int) -> bool:
-        """Whether a stream of `size` bytes should take OpenSSH's client (see OPENSSH_BYTES)."""
-        return size >= OPENSSH_BYTES and self.target.jump is None and shutil.which("ssh") is not None
-
     async def feed(self, command: str, source: int, timeout: float = FEED_TIMEOUT,
                    started: Process | None = None) -> Result:
         """Run a command with its stdin streamed from `source`, the read end of a local pipe
@@ -207,14 +167,6 @@ class Connection:
             return await self._feed_channel(started or await self.start(command), source, timeout)
         except asyncio.TimeoutError:
             raise _not_taken(self.target, command, timeout) from None
-
-    def openssh_stream(self, command: str) -> OpenSSHStream:
-        """Start a command on the host, over a connection of its own made by OpenSSH's `ssh`, that
-        reads what is written to the stream's pipe: it connects and logs in meanwhile."""
-        read, write = os.pipe()
-        _widen(read)
-        return OpenSSHStream(self.target, command, write,
-                             asyncio.ensure_future(self._feed_openssh(self.target.as_root(command), read)))
 
     async def _feed_channel(self, proc: Process, source: int, timeout: float) -> Result:
         """`feed` over this connection: what comes out of the pipe is written to a channel."""
@@ -239,70 +191,6 @@ class Connection:
             raise Unreachable(f"{self.target.node}: connection lost while sending")
         return Result(done.exit_status if done.exit_status is not None else -1, _text(done.stdout),
                       _text(done.stderr))
-
-    async def _feed_openssh(self, command: str, source: int) -> Result:
-        """A command fed from `source` over a connection of its own made by OpenSSH's `ssh`, which
-        accepts only the node's host keys (as asyncssh does), logs in with the same identity and
-        reads the pipe itself."""
-        with tempfile.TemporaryDirectory(prefix="nixus-ssh-") as tmp:
-            try:
-                # (Shielded: the answer is shared, and this stream may be abandoned.)
-                options = self._openssh_options(Path(tmp)) + await asyncio.shield(self.openssh_ciphers())
-                proc = await asyncio.create_subprocess_exec(
-                    "ssh", *options, "--", self.target.host, command, stdin=source, stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE)
-            finally:
-                os.close(source)
-            try:
-                out, err = await proc.communicate()
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
-        if proc.returncode == 255:  # ssh's own failure: connecting, the host key, the login
-            reason = (_text(err).strip().splitlines() or ["exit 255"])[-1]
-            if "Host key verification failed" in reason:
-                raise _host_key_refused(self.target, f"ssh: {reason}")
-            raise Unreachable(f"{self.target.node}: ssh to {self.target.describe()} failed: {reason}")
-        return Result(proc.returncode or 0, _text(out), _text(err))
-
-    def _openssh_options(self, directory: Path) -> list[str]:
-        """ssh's options for this target (its host goes after a `--`): strict host-key checking
-        against the node's `hostKeys` (else ~/.ssh/known_hosts), no prompts, no forwarding."""
-        t = self.target
-        options = ["-T", "-x", "-a", "-p", str(t.port), "-l", t.user, "-o", "BatchMode=yes",
-                   "-o", "StrictHostKeyChecking=yes", "-o", "ClearAllForwardings=yes",
-                   "-o", f"ConnectTimeout={CONNECT_TIMEOUT:.0f}", "-o", "ServerAliveInterval=5",
-                   "-o", "ServerAliveCountMax=3", "-o", "LogLevel=ERROR"]
-        if t.host_keys:
-            # Under an alias, so that only these keys count, whatever address or port the host has.
-            alias = "nixus-" + re.sub(r"[^A-Za-z0-9._-]", "_", t.node)
-            known = directory / "known_hosts"
-            known.write_text("".join(f"{alias} {' '.join(k.split()[:2])}\n" for k in t.host_keys))
-            options += ["-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
-                        "-o", f"HostKeyAlias={alias}"]
-        else:
-            options += ["-o", f"UserKnownHostsFile={t.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null"]
-        if t.identity_file:
-            options += ["-i", t.identity_file, "-o", "IdentitiesOnly=yes"]
-        return options
-
-    def openssh_ciphers(self) -> asyncio.Future[list[str]]:
-        """OpenSSH's cipher options for this host, asked once (call early to ask while other
-        work goes on)."""
-        if self.ciphers is None:
-            self.ciphers = asyncio.ensure_future(self._cipher_options())
-        return self.ciphers
-
-    async def _cipher_options(self) -> list[str]:
-        """AES-GCM first for OpenSSH when this machine and the host both have AES instructions."""
-        if not _has_aes_instructions():
-            return []
-        try:
-            host = await self.run("grep -qw aes /proc/cpuinfo", timeout=30, check=False, root=False)
-        except HostError:
-            return []
-        return ["-o", f"Ciphers={AES_FIRST}"] if host.code == 0 else []
 
     def sftp_session(self) -> asyncio.Future[asyncssh.SFTPClient]:
         """The connection's one sftp session, started on first use (call early to start it
@@ -343,32 +231,6 @@ class Connection:
             pass
         if self.tunnel is not None:
             await self.tunnel.close()
-
-
-@dataclass
-class OpenSSHStream:
-    """A command on the host reading what is written to `fd` (Connection.openssh_stream)."""
-
-    target: Target
-    command: str
-    fd: int  # the write end of its input; closed by whoever writes the stream
-    done: asyncio.Future[Result]
-
-    async def result(self, timeout: float = FEED_TIMEOUT) -> Result:
-        """How the command ended, once the stream is written."""
-        try:
-            return await asyncio.wait_for(self.done, timeout)
-        except asyncio.TimeoutError:
-            raise _not_taken(self.target, self.command, timeout) from None
-
-    async def abandon(self) -> None:
-        """Not needed after all: stop `ssh` wherever it is, and close the input unwritten."""
-        self.done.cancel()
-        try:
-            await self.done
-        except (asyncio.CancelledError, HostError, OSError):
-            pass
-        os.close(self.fd)
 
 
 def _not_taken(target: Target, command: str, timeout: float) -> HostError:
