@@ -337,7 +337,8 @@ def test_build_on_target_builds_the_system_on_the_host(testbed_fleet: TestbedFle
 def test_a_closure_of_many_megabytes_arrives_whole_over_the_one_connection(testbed_fleet: TestbedFleet) -> None:
     import asyncio
     from nixus_py.deploy.copy import copy_closure
-    from nixus_py.deploy.transport import Connection, Target
+    from nixus_py.deploy.ssh_host import SshHost
+    from nixus_py.deploy.transport import Target
     tb = testbed_fleet
     _two_nodes(tb)
     assert tb.nixus("testbed", "up").code == 0
@@ -353,11 +354,11 @@ def test_a_closure_of_many_megabytes_arrives_whole_over_the_one_connection(testb
                     identity_file=str(tb.dir / ".nixus-state/testbed/deploy_key"))
 
     async def copy() -> int:
-        conn = await Connection.open(target)
+        host = await SshHost.open(target)
         try:
-            return (await copy_closure(conn, big, lambda stats: None)).paths
+            return (await copy_closure(host, big, lambda stats: None)).paths
         finally:
-            await conn.close()
+            await host.close()
 
     try:
         assert asyncio.run(copy()) == 1
@@ -470,7 +471,7 @@ def test_goals_test_boot_and_dry_activate(testbed_fleet: TestbedFleet) -> None:
     old = _current(tb, "b")
     _two_nodes(tb, '{"environment": {"etc": {"goal": {"text": "new\\n"}}}}')
     dry = json.loads(tb.nixus("deploy", "--on", "b", "--goal", "dry-activate", "--json").out)[0]
-    assert dry["outcome"] == "dry-run" and _current(tb, "b") == old and profile() == old
+    assert dry["outcome"] == "dry-activated" and _current(tb, "b") == old and profile() == old
     tested = json.loads(tb.nixus("deploy", "--on", "b", "--goal", "test", "--json").out)[0]
     assert tested["outcome"] == "switched" and _current(tb, "b") == tested["new"] and profile() == old
     assert tb.ssh("root", "b", "cat /etc/goal").stdout == "new\n"

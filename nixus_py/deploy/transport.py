@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import functools
-import os
 import re
 import shlex
 from collections.abc import Awaitable, Callable
@@ -14,29 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..evaluate.errors import NixusError
-
-
 import asyncssh
+
+from .host import HostError, HostKeyMismatch, Result, Unreachable
 
 T = TypeVar("T")
 Process = asyncssh.SSHClientProcess[bytes]
 CONNECT_TIMEOUT = 10.0
 CHUNK = 1 << 20  # bytes per read from a local pipe (and its buffer size)
 FEED_TIMEOUT = 3600.0  # seconds for a command to take a stream
-AES_GCM = "aes128-gcm@openssh.com,aes256-gcm@openssh.com"
-
-
-class HostError(NixusError):
-    """Something went wrong with one host; the others carry on."""
-
-
-class HostKeyMismatch(HostError):
-    """The host presented a key the fleet does not list for it: nothing is sent to it."""
-
-
-class Unreachable(HostError):
-    """The host could not be reached (network, sshd down, authentication refused)."""
+AES_GCM = "aes128-gcm@openssh.com,aes256-gcm@openssh.com"  # asyncssh's first choice where we have AES
 
 
 @dataclass(frozen=True)
@@ -62,13 +48,6 @@ class Target:
         if self.user == "root":
             return command
         return " ".join(map(shlex.quote, self.privilege)) + " sh -c " + shlex.quote(command)
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str = ""
 
 
 @dataclass
@@ -163,13 +142,7 @@ class Connection:
         """Run a command with its stdin streamed from `source`, the read end of a local pipe
         (taken over and closed here); or feed `started`, that command already running."""
         _widen(source)
-        try:
-            return await self._feed_channel(started or await self.start(command), source, timeout)
-        except asyncio.TimeoutError:
-            raise _not_taken(self.target, command, timeout) from None
-
-    async def _feed_channel(self, proc: Process, source: int, timeout: float) -> Result:
-        """`feed` over this connection: what comes out of the pipe is written to a channel."""
+        proc = started or await self.start(command)
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=CHUNK)
         pipe, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
@@ -183,6 +156,9 @@ class Connection:
             except BrokenPipeError:
                 pass  # the command stopped reading: how it ended says why
             done = await asyncio.wait_for(proc.wait(check=False), timeout)
+        except asyncio.TimeoutError:
+            raise HostError(f"{self.target.node}: `{command.split()[0]}' did not take the stream within "
+                            f"{timeout:.0f} s") from None
         except (OSError, asyncssh.Error) as e:
             raise Unreachable(f"{self.target.node}: connection lost while sending: {_reason(e)}") from None
         finally:
@@ -231,10 +207,6 @@ class Connection:
             pass
         if self.tunnel is not None:
             await self.tunnel.close()
-
-
-def _not_taken(target: Target, command: str, timeout: float) -> HostError:
-    return HostError(f"{target.node}: `{command.split()[0]}' did not take the stream within {timeout:.0f} s")
 
 
 @functools.cache
