@@ -23,8 +23,7 @@ from ..fleet.formats import node_file
 from ..fleet.evaluate import Fleet
 from ..nixlang import NixPath, NixValue, quote_string
 from ..render.node import Renderer
-from ..settings import private_dir
-from ..testbed.hosts import TESTBED_OS
+from ..settings import TESTBED_OS, private_dir
 
 NIX_OPTS = ["--option", "substituters", ""]
 

@@ -23,8 +23,7 @@ from pathlib import Path
 
 from ..evaluate.errors import NixusError
 from ..fleet.formats import node_file
-
-TESTBED_OS = Path(__file__).resolve().parent / "os" / "nixos"
+from ..settings import TESTBED_OS
 SSH_WAIT = 15.0
 
 # The host's init: private mounts, a fresh store on first start, then either the system of the
