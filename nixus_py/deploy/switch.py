@@ -118,7 +118,7 @@ async def switch(host: Host, request: SwitchRequest, on_phase: Callable[[str], N
     record."""
     report = SwitchReport(on_phase)
     await host.start_switch(request, report)
-    if report.activated:
+    if request.goal.needs_confirmation and report.activated:
         on_phase("confirming")
         await host.confirm(request, report)
     if not report.final:  # not confirmed (the host rolls back by itself), or the switch went wrong
