@@ -1,8 +1,9 @@
 """What a deploy needs from a host, whatever the way to it: the `Host` protocol.
 
-`Deployment` (run.py), `rollback` and `status` talk only to a `Host`; `SshHost` (ssh_host.py) is
-the one over ssh. The operations are few and coarse, each one or two round trips, so that a
-host in another network costs a deploy little more than one next door.
+`Deployment` (run.py), `rollback` and `status` talk only to a `Host`: `SshHost` (ssh_host.py)
+over ssh, or `LocalHost` (local_host.py) for the machine nixus runs on; `targets.connect` picks
+one. The operations are few and coarse, each one or two round trips, so that a host in
+another network costs a deploy little more than one next door.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from .secrets import Secret
     from .store import PathInfo
     from .switch import SwitchReport, SwitchRequest
+    from .transport import Target
 
 
 class HostError(NixusError):
@@ -40,6 +42,14 @@ class Result:
     stderr: str = ""
 
 
+def command_failed(node: str, command: str, result: Result) -> HostError:
+    return HostError(f"{node}: `{command.split()[0]}' failed ({result.code}): {result.stderr.strip()[-500:]}")
+
+
+def command_overdue(node: str, command: str, timeout: float) -> HostError:
+    return HostError(f"{node}: `{command.split()[0]}' did not finish within {timeout:.0f} s")
+
+
 @dataclass(frozen=True)
 class Systems:
     """What a host runs, what it boots next, and the secrets staged there for a new system."""
@@ -53,6 +63,30 @@ class Systems:
 class CopyStats:
     paths: int = 0
     bytes: int = 0
+
+
+class Shell(Protocol):
+    """A way to run shell commands on a host and write its files: what `ShellHost` builds a
+    `Host` on (an ssh connection, or this machine itself)."""
+
+    target: Target
+
+    async def run(self, command: str, *, input: str | bytes | None = None, timeout: float = 60.0,
+                  check: bool = True, root: bool = True) -> Result:
+        """Run a shell command (as root unless told otherwise); HostError when it fails, with `check`."""
+
+    async def stream(self, command: str, on_line: Callable[[str], None], *, input: str = "",
+                     timeout: float = 60.0) -> Result:
+        """Run a command as root and hand each line of its output to `on_line` as it arrives."""
+
+    async def make_dirs(self, path: str, mode: int = 0o700) -> None:
+        """Create a directory and its missing parents, as the login user, each with `mode`."""
+
+    async def write_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
+        """Write a file atomically as the login user, created with `mode` before any content."""
+
+    async def close(self) -> None:
+        """Let go of the host."""
 
 
 class Host(Protocol):

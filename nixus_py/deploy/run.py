@@ -31,10 +31,9 @@ from .goals import Goal, Outcome
 from .host import CopyStats, Host, Unreachable
 from .journal import Journal
 from .secrets import Secret, fingerprint, node_secrets
-from .ssh_host import SshHost
 from .store import LocalStore
 from .switch import SwitchRequest, switch
-from .targets import target_for
+from .targets import connect, target_for
 from .transport import Target
 
 INTERRUPTED = "interrupted"
@@ -70,7 +69,7 @@ class Deployment:
     """One run of `nixus deploy` over the selected nodes."""
 
     def __init__(self, fleet: Fleet, nodes: list[str], goal: Goal, parallel: int, keep_going: bool,
-                 dry_run: bool, progress: Progress, *, connect: Connect = SshHost.open, build: Build = build_here,
+                 dry_run: bool, progress: Progress, *, connect: Connect = connect, build: Build = build_here,
                  store: LocalStore | None = None):
         self.fleet, self.nodes, self.goal = fleet, nodes, goal
         self.parallel, self.keep_going, self.dry_run = parallel, keep_going, dry_run

@@ -11,9 +11,8 @@ from ..record.state import State
 from .goals import Goal, Outcome
 from .host import HostError
 from .journal import Journal
-from .ssh_host import SshHost
 from .switch import SwitchRequest, switch
-from .targets import target_for
+from .targets import connect, target_for
 from .transport import Target
 
 PROFILE = "/nix/var/nix/profiles/system"
@@ -21,7 +20,7 @@ PROFILE = "/nix/var/nix/profiles/system"
 
 async def _probe(target: Target) -> dict:
     try:
-        host = await SshHost.open(target)
+        host = await connect(target)
     except HostError as e:
         return {"reachable": False, "error": str(e)}
     try:
@@ -61,7 +60,7 @@ def rollback(fleet: Fleet, node: str, to: int | None) -> str:
     journal = Journal(fleet, "rollback")
 
     async def go() -> str:
-        host = await SshHost.open(target)
+        host = await connect(target)
         try:
             current = await host.run(f"readlink {PROFILE}", timeout=30)
             m = re.search(r"system-(\d+)-link", current.stdout)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import asyncssh
 
-from .host import HostError, HostKeyMismatch, Result, Unreachable
+from .host import HostError, HostKeyMismatch, Result, Unreachable, command_failed, command_overdue
 
 T = TypeVar("T")
 Process = asyncssh.SSHClientProcess[bytes]
@@ -41,6 +41,11 @@ class Target:
 
     def describe(self) -> str:
         return f"{self.user}@{self.host}:{self.port}"
+
+    @property
+    def local(self) -> bool:
+        """Whether the node is the machine nixus runs on (`host = "localhost"`): no ssh then."""
+        return self.host == "localhost" and self.jump is None
 
     def as_root(self, command: str) -> str:
         """A shell command line that runs `command` as root on the host (as it is when we log in
@@ -99,8 +104,7 @@ class Connection:
         result = Result(proc.exit_status if proc.exit_status is not None else -1,
                         _text(proc.stdout), _text(proc.stderr))
         if check and result.code != 0:
-            raise HostError(f"{self.target.node}: `{command.split()[0]}' failed ({result.code}): "
-                            f"{result.stderr.strip()[-500:]}")
+            raise command_failed(self.target.node, command, result)
         return result
 
     async def stream(self, command: str, on_line: Callable[[str], None], *, input: str = "",
@@ -128,7 +132,7 @@ class Connection:
         try:
             return await asyncio.wait_for(work, timeout)
         except asyncio.TimeoutError:
-            raise HostError(f"{self.target.node}: `{command.split()[0]}' did not finish within {timeout:.0f} s") from None
+            raise command_overdue(self.target.node, command, timeout) from None
         except (OSError, asyncssh.Error) as e:
             raise Unreachable(f"{self.target.node}: connection lost: {_reason(e)}") from None
 
