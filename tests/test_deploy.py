@@ -4,9 +4,11 @@ every failure ends with the host on its old system or the new confirmed one, nev
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, ROOT
 from testbed_fixture import TestbedFleet, require_testbed_tools, testbed_fleet  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.nix]
@@ -369,6 +371,55 @@ def test_a_closure_of_many_megabytes_arrives_whole_over_the_one_connection(testb
         assert asyncio.run(copy()) == 0  # the host has it now
     finally:
         subprocess.run(["nix-store", "--delete", big], capture_output=True)
+
+
+# b's `host` is localhost when NIXUS_LOCAL is set: only inside b's own namespaces, where this
+# machine is b (mkOverride 10 is above the mkForce of testbed-hosts.py).
+LOCAL_B = """
+import os
+from nixus_py.evaluate import mkOverride
+modules = [{"nodes": {"b": {"successTimeout": 4, "configuration": {"environment": {"etc": {"where": {
+    "text": os.environ.get("WHERE", "before") + "\\n"}}}}}}}]
+if os.environ.get("NIXUS_LOCAL"):
+    modules.append({"nodes": {"b": {"host": mkOverride(10, "localhost")}}})
+"""
+
+
+def _python_the_test_hosts_see() -> str:
+    """An interpreter of this Python's version outside /root and /home (which a test host has
+    its own of), to run nixus inside a test host."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (Path(sys.executable).resolve(), Path("/usr/bin") / version, Path("/usr/local/bin") / version):
+        if candidate.exists() and not str(candidate).startswith(("/root/", "/home/", "/nix/")):
+            return str(candidate)
+    pytest.skip(f"no {version} outside /root, /home and /nix to run nixus inside a test host")
+
+
+def test_localhost_is_deployed_without_ssh(testbed_fleet: TestbedFleet) -> None:
+    """nixus run on b itself (inside b's namespaces), deploying `host = "localhost"`."""
+    tb = testbed_fleet
+    python = _python_the_test_hosts_see()
+    tb.write(LOCAL_B)
+    assert tb.nixus("testbed", "up").code == 0
+    assert tb.nixus("deploy").code == 0
+    b = tb.host("b")
+    log = Path(b["dir"]) / "var" / "log" / "sshd.log"
+    logins = log.read_text().count("Accepted publickey")
+    here = os.readlink("/proc/self/ns/mnt")
+    # (The check inside refuses to deploy unless this really runs in b's mount namespace.)
+    inside = (f"import os, sys; assert os.readlink('/proc/self/ns/mnt') != {here!r}; "
+              "from nixus_py.launch import main; sys.argv = ['nixus', 'deploy', '--json']; main()")
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    r = subprocess.run(["nsenter", "-t", str(b["pid"]), "-m", "-n", f"--wd={tb.dir}", "--", "env", "NIXUS_LOCAL=1",
+                        "WHERE=after", f"PYTHONPATH={ROOT}:{site}", python, "-c", inside],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = json.loads(r.stdout)[0]
+    assert result["outcome"] == "switched"
+    assert log.read_text().count("Accepted publickey") == logins  # no ssh at all
+    assert tb.ssh("root", "b", "cat /etc/where").stdout == "after\n"
+    assert _current(tb, "b") == result["new"]
+    assert tb.ssh("root", "b", "readlink -e /nix/var/nix/profiles/system").stdout.strip() == result["new"]
 
 
 def test_proxy_jump_reaches_a_host_only_through_another(testbed_fleet: TestbedFleet) -> None:

@@ -40,7 +40,7 @@ class Target:
     jump: Target | None = None
 
     def describe(self) -> str:
-        return f"{self.user}@{self.host}:{self.port}"
+        return "this machine, without ssh" if self.local else f"{self.user}@{self.host}:{self.port}"
 
     @property
     def local(self) -> bool:
