@@ -18,8 +18,8 @@ import pytest
 
 from nixus_py.build.nodes import NodeBuild
 from nixus_py.deploy.goals import Goal
-from nixus_py.deploy.host import CopyStats, HostError, Result, Systems
-from nixus_py.deploy.run import Deployment, HostResult
+from nixus_py.deploy.host import CopyStats, HostError, Result, Systems, Unreachable
+from nixus_py.deploy.run import Build, Deployment, HostResult
 from nixus_py.deploy.secrets import Secret, fingerprint
 from nixus_py.deploy.store import LocalStore, PathInfo
 from nixus_py.deploy.switch import SwitchReport, SwitchRequest
@@ -165,10 +165,10 @@ def store(nodes: list[str]) -> LocalStore:
 
 
 def deploy(f: Fleet, hosts: Hosts, *, goal: Goal = Goal.SWITCH, parallel: int = 10, keep_going: bool = False,
-           dry_run: bool = False) -> dict[str, HostResult]:
+           dry_run: bool = False, build: Build = built) -> dict[str, HostResult]:
     nodes = list(f.config["nodes"])
     deployment = Deployment(f, nodes, goal, parallel, keep_going, dry_run, lambda node, phase, detail: None,
-                            connect=hosts.connect, build=built, store=store(nodes))
+                            connect=hosts.connect, build=build, store=store(nodes))
     return {r.node: r for r in deployment.run()}
 
 
@@ -222,6 +222,31 @@ def test_a_failing_host_fails_alone_and_no_more_hosts_start(tmp_path: Path) -> N
     assert results["c"].outcome == "skipped" and results["c"].message == "not started: an earlier host failed"
     assert "c" not in {n for n, _ in hosts.steps}
     assert recorded(f) == {"a": "failed", "b": "switched", "c": "skipped"}
+
+
+def test_an_unreachable_host_is_told_from_a_failed_one(tmp_path: Path) -> None:
+    f = fleet(tmp_path, {"a": {}, "b": {}})
+    hosts = Hosts()
+
+    async def no_route() -> None:
+        raise Unreachable("a: cannot reach root@a:22: no route to host")
+
+    hosts.hooks = {("a", "connect"): no_route}
+    results = deploy(f, hosts, keep_going=True)
+    assert results["a"].outcome == "unreachable" and "no route to host" in results["a"].message
+    assert results["b"].outcome == "switched"
+
+
+def test_a_node_that_does_not_build_fails_before_its_host_changes(tmp_path: Path) -> None:
+    f = fleet(tmp_path, {"a": {}})
+    hosts = Hosts()
+
+    def broken(fleet: Fleet, nodes: list[str], progress: Callable[[str, str], None], jobs: int) -> list[NodeBuild]:
+        return [NodeBuild(n, fleet.rendered_dir / f"{n}.nix", error="undefined variable 'pkgs'") for n in nodes]
+
+    result = deploy(f, hosts, build=broken)["a"]
+    assert result.outcome == "failed" and result.message == "build failed: undefined variable 'pkgs'"
+    assert hosts.of("a") in ([], ["connect", "close"])  # a connection made meanwhile is let go
 
 
 def test_with_keep_going_the_hosts_after_a_failure_still_start(tmp_path: Path) -> None:

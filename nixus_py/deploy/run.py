@@ -44,6 +44,8 @@ Build = Callable[[Fleet, list[str], Callable[[str, str], None], int], list[NodeB
 
 @dataclass
 class HostResult:
+    """How one host's deploy went: what `nixus deploy` prints and the state database keeps."""
+
     node: str
     outcome: Outcome = Outcome.SKIPPED
     message: str = ""
