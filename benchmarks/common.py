@@ -195,3 +195,18 @@ def ed25519_key(seed: str, comment: str) -> str:
         return len(b).to_bytes(4, "big") + b
     blob = field(b"ssh-ed25519") + field(hashlib.sha256(seed.encode()).digest())
     return f"ssh-ed25519 {base64.b64encode(blob).decode()} {comment}"
+
+
+def usable_oracle(source: Path, lib: Path, into: Path) -> Path:
+    """Real Nixus's oracle (NIXUS_ORACLE) as Nix can run it: a copy of its own files in `into`,
+    with its stand-in's `lib` made a symlink to the nixpkgs lib at `lib` (the shared copy holds
+    that link as a plain file, a checkout that lost its symlinks, which Nix reads as a path)."""
+    into.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source / "crosshost.nix", into)
+    shutil.copytree(source / "nixos-stand-in", into / "nixos-stand-in", symlinks=True)
+    link = into / "nixos-stand-in" / "lib"
+    link.chmod(0o644)
+    link.unlink()
+    link.symlink_to(lib)
+    (into / "nixus").symlink_to(source / "nixus")
+    return into

@@ -85,11 +85,7 @@ def render_cmd(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
     out_dir.mkdir(parents=True, exist_ok=True)
     renderer = Renderer(fleet.file, out_dir)
     for name in select_nodes(nodes, on):
-        text = renderer.node(name, nodes[name]["configuration"])
-        target = node_file(out_dir, name, ".nix")
-        if not target.exists() or target.read_text() != text:
-            target.write_text(text)
-        typer.echo(str(target))
+        typer.echo(str(renderer.write(name, nodes[name]["configuration"]).module))
 
 
 @app.command("plan")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -16,6 +17,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+
+
+def _usable_oracle(source: Path, lib: Path, into: Path) -> Path:
+    """benchmarks/common.py's `usable_oracle` (the benchmarks run the same oracle)."""
+    spec = importlib.util.spec_from_file_location("nixus_benchmarks_common", ROOT / "benchmarks" / "common.py")
+    assert spec is not None and spec.loader is not None
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # (for its dataclasses)
+    spec.loader.exec_module(module)
+    return module.usable_oracle(source, lib, into)
 
 
 def nixpkgs_lib() -> Path:
@@ -50,6 +60,12 @@ def run_nixus(*args: str, cwd: Path | None = None, env: dict[str, str] | None = 
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+# The whole config less the options of nixus's facts.nix (whose addresses have no default):
+# they are read by name.
+_WITHOUT_FACTS = ("let c = ev.config; n = removeAttrs c.networking [ \"public\" ]; in "
+                  "removeAttrs c [ \"secrets\" \"networking\" ] // (if n == { } then { } else { networking = n; })")
+
+
 def eval_rendered(module: Path, attr: str = "", with_stderr: bool = False) -> Any:
     """A rendered node module evaluated by the real nixpkgs module system with the testbed OS's
     declarations of the NixOS options: `config.<attr>` as JSON data (and what Nix printed)."""
@@ -57,7 +73,7 @@ def eval_rendered(module: Path, attr: str = "", with_stderr: bool = False) -> An
     from nixus_py.nixlang import NixPath
     expr = (f"let ev = import {NixPath(f'{TESTBED_OS}/lib/eval-config.nix').nix()} {{ "
             f"lib = import {NixPath(str(nixpkgs_lib())).nix()}; system = \"x86_64-linux\"; "
-            f"modules = [ {NixPath(str(module)).nix()} ]; }}; in ev.config" + (f".{attr}" if attr else ""))
+            f"modules = [ {NixPath(str(module)).nix()} ]; }}; in " + (f"ev.config.{attr}" if attr else _WITHOUT_FACTS))
     proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "-E", expr],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -75,7 +91,7 @@ def nsd_checkzone(tmp_path: Path, zone: str, data: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def nixus_oracle(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], dict]:
+def nixus_oracle(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict]:
     """What real Nixus computes for a fleet file (`crosshost.nix` of NIXUS_ORACLE): per enabled
     node its authorized keys, known hosts, WireGuard, firewall and NAT; per zone its records.
 
@@ -85,18 +101,13 @@ def nixus_oracle(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], d
     source = os.environ.get("NIXUS_ORACLE")
     if not source or not (Path(source) / "crosshost.nix").is_file():
         pytest.fail("NIXUS_ORACLE is not set to real Nixus's oracle: run the tests through ./scripts/test")
-    oracle = tmp_path_factory.mktemp("nixus-oracle")
-    shutil.copy(Path(source) / "crosshost.nix", oracle)
-    shutil.copytree(Path(source) / "nixos-stand-in", oracle / "nixos-stand-in", symlinks=True)
-    lib = oracle / "nixos-stand-in" / "lib"
-    lib.chmod(0o644)
-    lib.unlink()
-    lib.symlink_to(nixpkgs_lib())
-    (oracle / "nixus").symlink_to(Path(source) / "nixus")
+    oracle = _usable_oracle(Path(source), nixpkgs_lib(), tmp_path_factory.mktemp("nixus-oracle"))
 
-    def crosshost(fleet: Path) -> dict:
-        proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", str(oracle / "crosshost.nix"),
-                               "--arg", "fleet", str(fleet.resolve())], capture_output=True, text=True, timeout=300)
+    def crosshost(fleet: Path, script: Path | None = None) -> dict:
+        """crosshost.nix's answer, or a test's own `script` of Nixus's evaluation (given `oracle`)."""
+        args = ["--arg", "oracle", str(oracle)] if script else []
+        proc = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", str(script or oracle / "crosshost.nix"),
+                               *args, "--arg", "fleet", str(fleet.resolve())], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
     return crosshost

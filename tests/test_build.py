@@ -11,6 +11,7 @@ import pytest
 
 from conftest import nixpkgs_lib, run_nixus
 from nixus_py.build.nodes import NodeBuild, _instantiate, _node_expr, _realise, _valid
+from nixus_py.render.node import RenderedNode
 from nixus_py.testbed.hosts import TESTBED_OS
 
 pytestmark = pytest.mark.nix
@@ -62,12 +63,59 @@ def test_a_node_whose_name_would_close_the_module_list_builds_exactly_its_module
         module = rendered / f"{name}.nix"
         module.write_text(text)
         b = NodeBuild(name, module)
-        b.expr, _ = _node_expr(name, {"nixpkgs": str(nixpkgs), "system": "x86_64-linux"}, module, text, tmp_path)
+        b.expr, _ = _node_expr(name, {"nixpkgs": str(nixpkgs), "system": "x86_64-linux"},
+                               RenderedNode(module, text, None), tmp_path)
         builds.append(b)
     _instantiate(builds, build_dir, lambda node, phase: None, jobs=2)
     _realise(builds, lambda node, phase: None, jobs=2)
     assert all(b.ok for b in builds), [b.error for b in builds]
     assert [_etc(b.out or "") for b in builds] == [{"a": "a"}, {"own": "own"}]
+
+
+NIXUS_EXTENDED = """\
+{ config, lib, ... }: {
+  # As Nixus's own example does: more options for every node, and more for NixOS's evaluation.
+  options.defaults = lib.mkOption {
+    type = lib.types.submodule {
+      options.zone = lib.mkOption { type = lib.types.str; default = "eu"; };
+      options.configuration = lib.mkOption {
+        type = lib.types.submoduleWith {
+          specialArgs.extra = ./extra;
+          specialArgs.site = "berlin";
+          modules = [ ./common.nix ];
+        };
+      };
+    };
+  };
+  config = {
+    defaults = { name, config, ... }: {
+      nixpkgs = NIXPKGS;
+      configuration = { site, extra, ... }: {
+        imports = [ (extra + "/motd.nix") ];
+        environment.etc.where.text = "${name} in ${config.zone}, ${site}";
+      };
+    };
+    nodes.a = { zone = "us"; };
+    nodes.b = { };
+  };
+}
+"""
+
+
+def test_a_nixus_fleet_that_extends_the_node_type_and_nixos_evaluation_builds(tmp_path: Path) -> None:
+    """A fleet declares `defaults` again (options for every node) and a node's `configuration`
+    as a `submoduleWith` (NixOS modules and `specialArgs`, usable in `imports`), as Nixus fleets
+    do; NixOS gets them all."""
+    nixpkgs = _nixpkgs(tmp_path)
+    (tmp_path / "fleet.nix").write_text(NIXUS_EXTENDED.replace("NIXPKGS", str(nixpkgs)))
+    (tmp_path / "common.nix").write_text('{ environment.etc.common.text = "for all"; }\n')
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "motd.nix").write_text('{ site, ... }: { environment.etc.motd.text = "welcome to ${site}"; }\n')
+    r = run_nixus("build", "--json", cwd=tmp_path)
+    assert r.code == 0, r.err
+    built = {b["node"]: _etc(b["path"]) for b in json.loads(r.out)}
+    assert built == {node: {"where": f"{node} in {zone}, berlin", "common": "for all", "motd": "welcome to berlin"}
+                     for node, zone in (("a", "us"), ("b", "eu"))}
 
 
 def test_a_cached_path_that_is_no_store_path_counts_as_missing() -> None:

@@ -323,6 +323,32 @@ def test_rollback_restores_that_generations_secrets(testbed_fleet: TestbedFleet)
         assert remote.strip() == ""
 
 
+def test_a_secret_is_never_written_through_a_directory_that_its_user_controls(testbed_fleet: TestbedFleet) -> None:
+    """bob owns his home: had root written a secret below it, bob could have swapped a directory
+    for a link and had root write the file anywhere (here /etc/evil)."""
+    tb = testbed_fleet
+    (tb.dir / "secret.txt").write_text("s3cret\n")
+
+    def secret_at(path: str) -> None:
+        tb.write(f"modules = [{{'nodes': {{'b': {{'successTimeout': 4, 'secrets': {{'token': {{"
+                 f"'source': 'secret.txt', 'path': {path!r}}}}}, 'configuration': {{'users': {{'users': "
+                 f"{{'bob': {{'isNormalUser': True}}}}}}}}}}}}}}]\n")
+    secret_at("/var/lib/nixus/token")
+    assert tb.nixus("testbed", "up").code == 0
+    assert tb.nixus("deploy").code == 0
+    old = _current(tb, "b")
+    assert tb.ssh("root", "b", "ln -s /etc /home/bob/link && chown -h bob /home/bob/link").returncode == 0
+    for path in ("/home/bob/link/evil", "/home/bob/.secrets/token"):
+        secret_at(path)
+        r = tb.nixus("deploy", "--json")
+        assert r.code == 1, r.out + r.err
+        b = next(h for h in json.loads(r.out) if h["node"] == "b")
+        assert b["outcome"] == "rolled-back", b
+        assert f"cannot install the secrets: {path}: /home/bob is not owned by root" in b["message"]
+        assert _current(tb, "b") == old
+        assert tb.ssh("root", "b", "ls /etc/evil /home/bob/.secrets 2>&1 || true").stdout.count("No such file") == 2
+
+
 def test_build_on_target_builds_the_system_on_the_host(testbed_fleet: TestbedFleet) -> None:
     tb = testbed_fleet
     _two_nodes(tb, b_options='"buildOn": "target",')
@@ -530,6 +556,8 @@ def test_goals_test_boot_and_dry_activate(testbed_fleet: TestbedFleet) -> None:
     booted = json.loads(tb.nixus("deploy", "--on", "b", "--goal", "boot", "--json").out)[0]
     assert booted["outcome"] == "switched" and profile() == booted["new"] and _current(tb, "b") == tested["new"]
     assert tb.nixus("testbed", "reboot", "b").code == 0
+    # `testbed reboot` returns once the host has booted: it runs the boot entry already.
+    assert _current(tb, "b") == booted["new"]
     assert tb.ssh("root", "b", "cat /etc/goal").stdout == "next boot\n"
 
 

@@ -326,6 +326,17 @@ def test_a_fleet_nix_that_is_a_list_of_modules_evaluates_each(tmp_path: Path) ->
     assert "nodes.a.port' is not of type" in err and "fleet.nix:4" in err
 
 
+def test_a_module_file_of_a_node_gets_that_nodes_module_arguments(tmp_path: Path) -> None:
+    """`nodes.a = ./a.nix` (and its imports) is applied with node a's `name` and `config`, not
+    the fleet's (it used to read the fleet's `config`)."""
+    (tmp_path / "a.nix").write_text('{ name, config, ... }: { imports = [ ./tags.nix ]; host = "192.0.2.9"; }\n')
+    (tmp_path / "tags.nix").write_text('{ name, config, ... }: { tags = [ name config.host ]; }\n')
+    (tmp_path / "fleet.nix").write_text("{ nodes.a = ./a.nix; }\n")
+    r = run_nixus("eval", "--json", "nodes.a.tags", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert json.loads(r.out) == ["a", "192.0.2.9"]
+
+
 @pytest.mark.parametrize("fleet,text", [
     ("fleet.nix", '{ lib, ... }: lib.mkMerge [\n  { nodes.a.host = "192.0.2.1"; }\n  { nodes.a.port = 2222; }\n]\n'),
     ("fleet.py", 'from nixus_py.evaluate import mkMerge\nmodules = [lambda **_: mkMerge([\n'

@@ -1,15 +1,18 @@
-"""The bundled WireGuard module: interfaces and peers per member, stable addresses, private keys
-kept out of the store and the rendered Nix, and clear errors for bad networks."""
+"""The bundled WireGuard module, in nixus's form and Nixus's: interfaces and peers per member,
+stable addresses, private keys kept out of the store and the rendered Nix, clear errors for bad
+networks, and tunnels that carry traffic between test hosts."""
 
 from __future__ import annotations
 
 import json
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import run_nixus
+from testbed_fixture import TestbedFleet, testbed_fleet  # noqa: F401 - the fixture
 
 
 def _fleet(tmp_path: Path, networks: str, nodes: str = "{'hub': {'host': '198.51.100.1'}, 'a': {}, 'b': {}, 'c': {}}"):
@@ -175,3 +178,187 @@ def test_two_networks_of_one_member_on_one_interface_is_an_error(tmp_path: Path)
                            "'datacenter-one-b': {'subnet': '10.2.0.0/24', 'members': {'a': {}, 'c': {}}}}")
     assert "vpn.networks.datacenter-one-b.interface' is `wg-datacenter-o', the interface of network " \
            "`datacenter-one-a' too, on `a'" in err
+
+
+# Nixus's form of a network: a server set and its clients, in a fleet.nix as a Nixus user writes it.
+NIXUS_STAR = """{
+  nodes.hub = { host = "198.51.100.1"; configuration.networking.public.ipv4 = "203.0.113.1"; };
+  nodes.a = { };
+  nodes.b = { };
+  vpn.networks.home = {
+    backend = "wireguard";
+    subnet = "10.100.0.0/24";
+    server = {
+      node = "hub";
+      subnetIp = "10.100.0.1";
+      wireguard = { publicKey = "IvRtkFKkGmsavAmW0xmlHD7WBMqQUoDdp/rQWwWLZ0M="; privateKeyFile = "/run/keys/wg"; };
+    };
+    clients.a = {
+      subnetIp = "10.100.0.2";
+      wireguard = { publicKey = "wpzXksb6hiXQusVb4t1pIDcYBLo/sc9Zs5L0DiwhAlM="; privateKeyFile = "/run/keys/wg"; };
+    };
+    clients.b = {
+      subnetIp = "10.100.0.3";
+      wireguard = { publicKey = "kNmMZZ7F0WocdqzcYcus/kRxjp2nf7pl2ENoM4BFFGo="; privateKeyFile = "/run/keys/wg"; };
+    };
+  };
+}
+"""
+
+
+@pytest.mark.parametrize("change,expected,line", [
+    pytest.param(("clients.b = {", "clients.zed = {"),
+                 "`vpn.networks.home.clients.zed' names the node `zed', but there is no such node", 17,
+                 id="a client that is no node"),
+    pytest.param(('node = "hub";', 'node = "hbu";'),
+                 "`vpn.networks.home.server.node' names the node `hbu', but there is no such node", 9,
+                 id="a server that is no node"),
+    pytest.param(('"10.100.0.3"', '"10.101.0.3"'),
+                 "`vpn.networks.home.clients.b.subnetIp' is 10.101.0.3, which is outside the subnet 10.100.0.0/24", 18,
+                 id="a subnetIp outside the subnet"),
+    pytest.param(('"10.100.0.3"', '"10.100.0.1"'),
+                 "`vpn.networks.home.server.subnetIp' is 10.100.0.1, the same address as member `b', "
+                 "from vpn.networks.home.clients.b.subnetIp (fleet.nix:18)", 10,
+                 id="two members with one subnetIp"),
+    pytest.param(("wpzXksb6hiXQusVb4t1pIDcYBLo/sc9Zs5L0DiwhAlM=", "wpzXksb6hiXQ;reboot"),
+                 "vpn.networks.home.clients.a.wireguard.publicKey' is not of type `null or WireGuard public key", 15,
+                 id="a malformed public key"),
+    pytest.param((' configuration.networking.public.ipv4 = "203.0.113.1";', ""),
+                 "`vpn.networks.home.server.node' is `hub', but `nodes.hub.configuration.networking.public.ipv4' "
+                 "is not set: the clients reach the server at its public IPv4 address", 9,
+                 id="a server without a public IPv4 address"),
+    pytest.param(('subnetIp = "10.100.0.1";', 'subnetIp = "10.100.0.1"; internetGateway = true;'),
+                 "`vpn.networks.home.server.internetGateway' is true, but `server.internetGatewayInterface' is not set",
+                 10, id="a gateway without its interface"),
+    pytest.param(("clients.b = {", "clients.hub = {"),
+                 "`vpn.networks.home.clients.hub' names `hub', the network's server: a node is the server or one of "
+                 "its clients", 17, id="the server as a client"),
+    pytest.param(('backend = "wireguard";', 'backend = "wireguard"; members.a = { };'),
+                 "`vpn.networks.home.members' is set, but the network has Nixus's `server' set", 6,
+                 id="members in Nixus's form"),
+    pytest.param(('backend = "wireguard";', 'backend = "wireguard"; port = 4000; server.port = 4001;'),
+                 "`vpn.networks.home.port' is 4000, but `server.port' is 4001: they are one setting", 6,
+                 id="two ports"),
+    pytest.param(('backend = "wireguard";', 'backend = "wireguard"; topology = "mesh";'),
+                 "`vpn.networks.home.topology' is mesh, but a network with Nixus's `server' set and `clients' is a "
+                 "star", 6, id="a mesh in Nixus's form"),
+    pytest.param(('subnet = "10.100.0.0/24";', 'subnet = "fd00:1::/64";'),
+                 "`vpn.networks.home.subnet' is fd00:1::/64, but a network in Nixus's form is IPv4", 7,
+                 id="an IPv6 subnet in Nixus's form"),
+])
+def test_bad_input_in_nixus_form_is_an_error_naming_the_option_and_its_line(
+        tmp_path: Path, change: tuple[str, str], expected: str, line: int) -> None:
+    (tmp_path / "fleet.nix").write_text(NIXUS_STAR.replace(*change))
+    r = run_nixus("render", "-o", "out", cwd=tmp_path)
+    assert r.code == 1, (r.out, r.err)
+    assert "Traceback" not in r.err and len(r.err.splitlines()) < 25, r.err
+    assert expected in r.err and f"fleet.nix:{line}" in r.err, r.err
+
+
+def test_one_server_cannot_masquerade_two_nixus_networks_through_two_interfaces(tmp_path: Path) -> None:
+    gateway = 'internetGateway = true; internetGatewayInterface = "IF"; node = "hub";'
+    second = ('vpn.networks.work = { subnet = "10.200.0.0/24"; server = { ' + gateway.replace("IF", "eth1") +
+              ' }; clients.b = { }; };\n}\n')
+    fleet = NIXUS_STAR.replace('node = "hub";', gateway.replace("IF", "eth0"))
+    (tmp_path / "fleet.nix").write_text(fleet[:fleet.rindex("}")] + second)
+    r = run_nixus("render", "-o", "out", cwd=tmp_path)
+    assert r.code == 1 and "`vpn.networks.work.server.internetGatewayInterface' is `eth1', but network `home' " \
+        "has the same server masquerade through `eth0'" in r.err, r.err
+
+
+def test_a_nixus_network_takes_nixus_generated_keys_and_addresses(tmp_path: Path) -> None:
+    """nixus's extensions in Nixus's form: a client without keys or subnetIp gets generated keys
+    (delivered as a secret) and an address pinned in the lock; a disabled client is left out."""
+    fleet = NIXUS_STAR.replace('''      subnetIp = "10.100.0.3";
+      wireguard = { publicKey = "kNmMZZ7F0WocdqzcYcus/kRxjp2nf7pl2ENoM4BFFGo="; privateKeyFile = "/run/keys/wg"; };
+''', "").replace("clients.a = {", "clients.a = { enable = false;")
+    (tmp_path / "fleet.nix").write_text(fleet)
+    r = run_nixus("render", "-o", "out", cwd=tmp_path)
+    assert r.code == 0, r.err
+    public = _lock(tmp_path)["keys"]["wireguard/home/b"]["publicKey"]
+    assert _lock(tmp_path)["vpn"]["home"] == {"hub": {"address": "10.100.0.1"}, "b": {"address": "10.100.0.2"}}
+    hub = (tmp_path / "out/hub.nix").read_text()
+    assert public in hub and '"10.100.0.2/32"' in hub and "wpzXksb6hiXQ" not in hub
+    assert "nixus-home" not in (tmp_path / "out/a.nix").read_text()
+    secrets = json.loads(run_nixus("eval", "--json", "nodes.b.secrets", cwd=tmp_path).out)
+    assert secrets == {"wireguard-home": {**secrets["wireguard-home"], "generatedKey": "wireguard/home/b",
+                                          "path": "/var/lib/nixus/secrets/wireguard-home.key"}}
+
+
+# A Nixus star on test hosts: the server is an internet gateway, c1 has Nixus's keys (its private
+# key delivered as a secret), c2 nixus's generated keys and address and its own internetGateway.
+TESTBED_STAR = """{ config, lib, ... }: {
+  imports = lib.optional (builtins.pathExists ./testbed-hosts.py) ./testbed-hosts.py;
+  defaults = { name, ... }: { configuration.networking.hostName = name; };
+  nodes.hub = {
+    configuration.networking.public.ipv4 = config.nodes.hub.address;
+    configuration.systemd.services.vpn-web.script = "exec python3 -m http.server --bind 10.77.0.1 8080";
+    secrets.wg = { source = "KEYS/hub"; path = "/var/lib/wireguard/home.key"; };
+  };
+  nodes.c1 = {
+    configuration.systemd.services.vpn-web.script = "exec python3 -m http.server --bind 10.77.0.2 8080";
+    secrets.wg = { source = "KEYS/c1"; path = "/var/lib/wireguard/home.key"; };
+  };
+  nodes.c2 = { };
+  vpn.networks.home = {
+    backend = "wireguard";
+    subnet = "10.77.0.0/24";
+    server = {
+      node = "hub";
+      subnetIp = "10.77.0.1";
+      internetGateway = true;
+      internetGatewayInterface = "eth0";
+      wireguard = { publicKey = "HUB"; privateKeyFile = "/var/lib/wireguard/home.key"; };
+    };
+    clients.c1 = {
+      subnetIp = "10.77.0.2";
+      wireguard = { publicKey = "C1"; privateKeyFile = "/var/lib/wireguard/home.key"; };
+    };
+    clients.c2.internetGateway = false;
+  };
+}
+"""
+
+
+def _wg_key_pair(tb: TestbedFleet, name: str) -> str:
+    """A WireGuard key pair: the private key in a file of the fleet's keys, the public key returned."""
+    private = subprocess.run(["wg", "genkey"], capture_output=True, text=True, check=True).stdout
+    (tb.keys / name).write_text(private)
+    (tb.keys / name).chmod(0o600)
+    return subprocess.run(["wg", "pubkey"], input=private, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _fetch(tb: TestbedFleet, node: str, url: str) -> str:
+    """What `node` gets from `url`, trying for up to ten seconds (a tunnel's first handshake)."""
+    fetch = (f"for i in $(seq 50); do python3 -c \"import urllib.request as u; "
+             f"print(u.urlopen('{url}', timeout=2).status)\" 2>/dev/null && break; sleep 0.2; done")
+    r = tb.ssh("root", node, fetch)
+    return r.stdout.strip() + r.stderr
+
+
+@pytest.mark.root
+@pytest.mark.slow
+@pytest.mark.nix
+def test_a_nixus_star_carries_traffic_to_the_server_and_through_it_between_clients(
+        testbed_fleet: TestbedFleet) -> None:  # noqa: F811 - the fixture
+    tb = testbed_fleet
+    fleet = TESTBED_STAR.replace("KEYS", str(tb.keys))
+    fleet = fleet.replace("HUB", _wg_key_pair(tb, "hub")).replace("C1", _wg_key_pair(tb, "c1"))
+    (tb.dir / "fleet.nix").write_text(fleet)
+    up = tb.nixus("testbed", "up")
+    assert up.code == 0, up.err
+    r = tb.nixus("deploy", "--json")
+    assert r.code == 0, r.out + r.err
+    assert {h["outcome"] for h in json.loads(r.out)} == {"switched"}
+    # A client reaches the server's subnet address through the tunnel ...
+    assert _fetch(tb, "c1", "http://10.77.0.1:8080/").endswith("200")
+    assert "dev nixus-home" in tb.ssh("root", "c1", "ip route get 10.77.0.1").stdout
+    transfer = tb.ssh("root", "hub", "wg show nixus-home transfer").stdout
+    assert any(int(line.split()[1]) > 0 for line in transfer.splitlines()), transfer
+    # ... and another client, through the server, which forwards between them.
+    assert _fetch(tb, "c2", "http://10.77.0.2:8080/").endswith("200")
+    hub = tb.ssh("root", "hub", "cat /proc/sys/net/ipv4/conf/nixus-home/forwarding; nft list table ip nixos-nat")
+    assert hub.stdout.startswith("1\n") and 'iifname "nixus-home" oifname "eth0" masquerade' in hub.stdout, hub
+    # As in Nixus, the gateway's clients send all IPv4 traffic through it, unless they say otherwise.
+    assert "0.0.0.0/0" in tb.ssh("root", "c1", "wg show nixus-home allowed-ips").stdout
+    assert "10.77.0.0/24" in tb.ssh("root", "c2", "wg show nixus-home allowed-ips").stdout

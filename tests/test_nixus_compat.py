@@ -1,7 +1,7 @@
 """A Nixus fleet runs unchanged: each fleet in tests/nixus_fleets/ is evaluated by real Nixus (the
 oracle's crosshost.nix) and rendered by nixus, and the rendered modules, read by the real module
-system, give every enabled node the same cross-host settings as Nixus does, and every DNS zone
-the same records."""
+system, give every enabled node the same cross-host settings as Nixus does (authorized keys,
+known hosts, WireGuard interfaces and peers, firewall, NAT), and every DNS zone the same records."""
 
 from __future__ import annotations
 
@@ -25,7 +25,16 @@ def _settings(config: dict) -> dict:
             if v["openssh"]["authorizedKeys"]["keys"]}
     known = {name: {"hostNames": k["hostNames"], "publicKey": k["publicKey"]}
              for name, k in config["programs"]["ssh"]["knownHosts"].items()}
-    return {"authorizedKeys": keys, "knownHosts": known}
+    networking = config["networking"]
+    wireguard = {name: {"address": i["address"], "listenPort": i["listenPort"],
+                        "peers": [{k: p[k] for k in ("publicKey", "allowedIPs", "endpoint")} for p in i["peers"]]}
+                 for name, i in networking["wg-quick"]["interfaces"].items()}
+    firewall, nat = networking["firewall"], networking["nat"]
+    return {"authorizedKeys": keys, "knownHosts": known, "wireguard": wireguard,
+            # NixOS's firewall keeps its ports sorted and without repeats.
+            "firewall": {"allowedUDPPorts": sorted(set(firewall["allowedUDPPorts"])),
+                         "trustedInterfaces": firewall["trustedInterfaces"]},
+            "nat": {k: nat[k] for k in ("enable", "externalInterface", "internalInterfaces")}}
 
 
 def _without_reach_address(known: dict, nodes: dict) -> dict:
@@ -41,14 +50,20 @@ def _without_reach_address(known: dict, nodes: dict) -> dict:
     return out
 
 
-@pytest.mark.parametrize("fleet", sorted(p.name for p in FLEETS.glob("*.nix")))
-def test_a_nixus_fleet_gives_every_node_the_settings_nixus_gives_it(
-        fleet: str, tmp_path: Path, nixus_oracle: Callable[[Path], dict]) -> None:
+def _render(fleet: str, tmp_path: Path) -> list[dict]:
+    """Render a fleet of the corpus from its copy in `tmp_path` (which the oracle reads too): its
+    nodes, as `nixus nodes --json` lists them."""
     shutil.copy(FLEETS / fleet, tmp_path / "fleet.nix")
-    expected = nixus_oracle(tmp_path / "fleet.nix")["nodes"]
     r = run_nixus("render", "-o", "out", cwd=tmp_path)
     assert r.code == 0, r.err
-    nodes = json.loads(run_nixus("nodes", "--json", cwd=tmp_path).out)
+    return json.loads(run_nixus("nodes", "--json", cwd=tmp_path).out)
+
+
+@pytest.mark.parametrize("fleet", sorted(p.name for p in FLEETS.glob("*.nix")))
+def test_a_nixus_fleet_gives_every_node_the_settings_nixus_gives_it(
+        fleet: str, tmp_path: Path, nixus_oracle: Callable[..., dict]) -> None:
+    nodes = _render(fleet, tmp_path)
+    expected = nixus_oracle(tmp_path / "fleet.nix")["nodes"]
     hosts = {n["name"]: n["host"] for n in nodes}
     enabled = [n["name"] for n in nodes if n["enable"]]
     # Nixus also makes an (enabled) node of a machine that is no node but holds a key.
@@ -56,7 +71,35 @@ def test_a_nixus_fleet_gives_every_node_the_settings_nixus_gives_it(
     for node in enabled:
         got = _settings(eval_rendered(tmp_path / "out" / f"{node}.nix"))
         got["knownHosts"] = _without_reach_address(got["knownHosts"], hosts)
-        assert got == {k: expected[node][k] for k in ("authorizedKeys", "knownHosts")}, node
+        assert got == expected[node], node
+
+
+def _commands(script: str) -> list[list[str]]:
+    """A script's commands, each as its words (a line ending in a backslash goes on)."""
+    return [line.split() for line in script.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def _vpn_details(interfaces: dict, sysctl: dict) -> dict:
+    return {"sysctl": sysctl, "interfaces": {
+        name: {"privateKeyFile": i["privateKeyFile"], "postUp": _commands(i["postUp"]),
+               "postDown": _commands(i["postDown"]), "keepalives": i["keepalives"]}
+        for name, i in interfaces.items()}}
+
+
+@pytest.mark.parametrize("fleet", sorted(p.name for p in FLEETS.glob("vpn-*.nix")))
+def test_a_nixus_vpn_gives_every_node_the_key_files_scripts_and_sysctls_nixus_gives_it(
+        fleet: str, tmp_path: Path, nixus_oracle: Callable[..., dict]) -> None:
+    """What crosshost.nix does not print, read by a script of the test's own from Nixus's
+    evaluation: the private key files, the gateway's masquerading commands, the keepalives and
+    the forwarding sysctls."""
+    nodes = _render(fleet, tmp_path)
+    expected = nixus_oracle(tmp_path / "fleet.nix", ROOT / "tests" / "nixus_vpn_details.nix")
+    for node in (n["name"] for n in nodes if n["enable"]):
+        config = eval_rendered(tmp_path / "out" / f"{node}.nix")
+        interfaces = {name: {**i, "keepalives": [p["persistentKeepalive"] for p in i["peers"]]}
+                      for name, i in config["networking"]["wg-quick"]["interfaces"].items()}
+        assert _vpn_details(interfaces, config["boot"]["kernel"]["sysctl"]) == \
+            _vpn_details(expected[node]["interfaces"], expected[node]["sysctl"]), node
 
 
 Record = tuple[str, str, int, str]  # name, type, ttl, data: what crosshost.nix prints of a record
@@ -97,15 +140,13 @@ def _without_serial(records: set[Record]) -> set[Record]:
 
 @pytest.mark.parametrize("fleet", sorted(p.name for p in FLEETS.glob("dns-*.nix")))
 def test_a_nixus_fleet_gives_every_zone_the_records_nixus_gives_it(
-        fleet: str, tmp_path: Path, nixus_oracle: Callable[[Path], dict]) -> None:
-    shutil.copy(FLEETS / fleet, tmp_path / "fleet.nix")
+        fleet: str, tmp_path: Path, nixus_oracle: Callable[..., dict]) -> None:
+    nodes = _render(fleet, tmp_path)
     expected = nixus_oracle(tmp_path / "fleet.nix")["zones"]
     assert expected
-    r = run_nixus("render", "-o", "out", cwd=tmp_path)
-    assert r.code == 0, r.err
     # Each zone as its primary's rendered module gives it to NixOS's nsd, checked by nsd itself.
     served = {}
-    for node in json.loads(run_nixus("nodes", "--json", cwd=tmp_path).out):
+    for node in nodes:
         for name, zone in eval_rendered(tmp_path / "out" / f"{node['name']}.nix", "services.nsd.zones").items():
             if "data" in zone:
                 nsd_checkzone(tmp_path, name, zone["data"])

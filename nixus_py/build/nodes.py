@@ -21,8 +21,9 @@ from typing import Any
 
 from ..fleet.formats import node_file
 from ..fleet.evaluate import Fleet
+from ..fleet.nixos_facts import FACTS_NIX
 from ..nixlang import NixPath, NixValue, quote_string
-from ..render.node import Renderer
+from ..render.node import RenderedNode, Renderer
 from ..settings import TESTBED_OS, private_dir
 
 NIX_OPTS = ["--option", "substituters", ""]
@@ -68,10 +69,8 @@ def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 
         progress(name, "render")
         b = NodeBuild(name, node_file(rendered, name, ".nix"))
         try:
-            text = renderer.node(name, config_nodes[name]["configuration"])
-            if not b.module.exists() or b.module.read_text() != text:
-                b.module.write_text(text)
-            b.expr, b.cache_key = _node_expr(name, config_nodes[name], b.module, text, fleet.file.parent)
+            files = renderer.write(name, config_nodes[name]["configuration"])
+            b.expr, b.cache_key = _node_expr(name, config_nodes[name], files, fleet.file.parent)
             if renderer.mutable_inputs[name]:  # files, or the fleet's Nix code: not in the text
                 b.cache_key = None
         except Exception as e:  # noqa: BLE001 - an evaluation error belongs to this node only
@@ -105,7 +104,11 @@ def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 
     return builds
 
 
-def _node_expr(name: str, node: Any, module: Path, text: str, base: Path) -> tuple[str, str | None]:
+# Every node imports nixus's facts.nix, whose text its module does not hold.
+_FACTS_DIGEST = hashlib.sha256(FACTS_NIX.read_bytes()).hexdigest()
+
+
+def _node_expr(name: str, node: Any, files: RenderedNode, base: Path) -> tuple[str, str | None]:
     """The Nix expression of the node's toplevel, and a cache key if its inputs are immutable."""
     nixpkgs = node["nixpkgs"]
     if nixpkgs is None:
@@ -114,12 +117,14 @@ def _node_expr(name: str, node: Any, module: Path, text: str, base: Path) -> tup
     source = str((base / nixpkgs.path).resolve()) if isinstance(nixpkgs, NixPath) else None
     nixpkgs_expr = quote_string(source) if source else (nixpkgs.nix() if isinstance(nixpkgs, NixValue)
                                                         else quote_string(str(nixpkgs)))
+    special_args = (f"specialArgs = import {NixPath(str(files.special_args.resolve())).nix()}; "
+                    if files.special_args else "")
     expr = (f"(import ({nixpkgs_expr} + \"/nixos/lib/eval-config.nix\") {{ system = {quote_string(node['system'])}; "
-            f"modules = [ {NixPath(str(module.resolve())).nix()} ]; }}).config.system.build.toplevel")
+            f"modules = [ {NixPath(str(files.module.resolve())).nix()} ]; {special_args}}}).config.system.build.toplevel")
     key = None
     identity = _immutable_identity(source) if source else None
     if identity:
-        key = hashlib.sha256(json.dumps([text, identity, node["system"]]).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps([files.text, identity, node["system"], _FACTS_DIGEST]).encode()).hexdigest()
     return expr, key
 
 

@@ -120,17 +120,54 @@ old=$(readlink -e /run/current-system 2>/dev/null || true)
 [ -n "$old" ] || old=$(readlink -e "$profile" 2>/dev/null || true)
 echo "$old" > "$dir/old"
 
+# A directory that only root can change, made where missing: each component of the absolute
+# path $1 is a real directory (no symbolic link), owned by root and writable by no one else.
+# Root writes secrets only there: in a directory its user controls (a home), the user could swap
+# a component for a link and have root write a file of the user's anywhere. Sets $why.
+root_directory() {
+  d= rest=${1#/}
+  while [ -n "$rest" ]; do
+    part=${rest%%/*}
+    case $rest in */*) rest=${rest#*/} ;; *) rest= ;; esac
+    [ -n "$part" ] || continue
+    d="$d/$part"
+    if [ -L "$d" ]; then why="$d is a symbolic link"; return 1; fi
+    if [ ! -e "$d" ]; then
+      mkdir -m 0755 "$d" || { why="cannot make $d"; return 1; }
+      continue
+    fi
+    [ -d "$d" ] || { why="$d is not a directory"; return 1; }
+    [ "$(stat -c %u "$d")" = 0 ] || { why="$d is not owned by root"; return 1; }
+    [ $((0$(stat -c %a "$d") & 022)) -eq 0 ] || { why="$d is writable by others than root"; return 1; }
+  done
+}
+
 # Install the secrets that belong to a system: each file of its secrets directory goes to its
-# path with its owner and mode, written next to it and renamed into place. (The directory of
-# a path, as dirname finds it: all before the last slash, / for /x, . for x.)
+# path with its owner and mode, written next to it and renamed into place, in a directory that
+# only root controls. An owner or group that the system's activation creates does not exist
+# yet: root holds the file until `own_secrets` hands it over after the activation. Sets $why.
 install_secrets() {
   staged="$secrets/${1##*/}"
   [ -f "$staged/manifest" ] || return 0
   while IFS='	' read -r name path owner group mode; do
-    case $path in */*) parent=${path%/*} ;; *) parent=. ;; esac
-    [ -d "${parent:-/}" ] || mkdir -p "$parent"
+    case $path in
+      /*/*) root_directory "${path%/*}" || { why="$path: $why"; return 1; } ;;
+      /*) ;;
+      *) why="$path is not an absolute path"; return 1 ;;
+    esac
+    id -u "$owner" > /dev/null 2>&1 || owner=root
+    getent group "$group" > /dev/null 2>&1 || group=root
     install -o "$owner" -g "$group" -m "$mode" "$staged/files/$name" "$path.nixus-tmp" &&
-      mv "$path.nixus-tmp" "$path" || return 1
+      mv "$path.nixus-tmp" "$path" || { why="cannot write $path"; return 1; }
+  done < "$staged/manifest"
+}
+
+# After the activation: every secret of the system belongs to its owner and group.
+own_secrets() {
+  staged="$secrets/${1##*/}"
+  [ -f "$staged/manifest" ] || return 0
+  while IFS='	' read -r name path owner group mode; do
+    chown "$owner:$group" "$path" || return 1
   done < "$staged/manifest"
 }
 
@@ -143,6 +180,7 @@ rollback() {
   if [ -n "$old" ] && [ "$old" != "$new" ]; then
     install_secrets "$old"
     activate "$old" test || { state "failed: rollback to $old did not activate cleanly ($1)"; exit 1; }
+    own_secrets "$old" || { state "failed: rollback to $old could not give its secrets their owners ($1)"; exit 1; }
   fi
   state "rolled-back: $1"
   exit 0
@@ -161,10 +199,11 @@ case "$goal" in
 esac
 
 state "activating"
-install_secrets "$new" || rollback "cannot install the secrets"
+install_secrets "$new" || rollback "cannot install the secrets: $why"
 activate "$new" test
 code=$?
 [ "$code" -eq 0 ] || rollback "activation failed (switch-to-configuration test exited $code)"
+own_secrets "$new" || rollback "cannot give the secrets their owners (does each owner and group exist?)"
 state "activated"
 
 # Wait for the deployer to prove it can still get in, over a connection opened after the switch.

@@ -130,7 +130,9 @@ def merge_option_decls(loc: tuple, decls: list[tuple[Loc, OptionDecl]]) -> Optio
                 raise EvalError(f"The option `{show_option(loc)}' in `{where}' is already declared in "
                                 f"{show_files(declarations)}.", loc, [str(where)] + [str(x) for x in declarations])
             if d.type is not None and res.type is not None:
-                merged = res.type.type_merge(d.type)
+                # Either side may know how to take the other in (a type of nixus's that extends
+                # one of nixpkgs', such as a node's `configuration`).
+                merged = res.type.type_merge(d.type) or d.type.type_merge(res.type)
                 if merged is None:
                     raise EvalError(f"The option `{show_option(loc)}' in `{where}' is already declared in "
                                     f"{show_files(declarations)}.", loc,

@@ -273,6 +273,11 @@ def _function_loc(fn: Callable) -> Loc:
 class Evaluation:
     """One `evalModules` call: a list of modules, evaluated lazily into `config` and `options`."""
 
+    # A partial evaluation (what nixus reads of a node's NixOS configuration before NixOS does)
+    # leaves out the modules it cannot apply and the imports it cannot resolve (they need what
+    # only NixOS has), rather than failing or waiting for them.
+    partial = False
+
     def __init__(self, modules: list, *, prefix: tuple = (), special_args: Mapping[str, Any] | None = None,
                  file: Loc | None = None, declarations: DeclarationCache | None = None):
         allow_deep_evaluation()
@@ -349,7 +354,12 @@ class Evaluation:
         if isinstance(value, (str, Path, NixPath)):
             from ..source.files import load_module_file
             path = module_path(value, file)
-            loaded = load_module_file(path, self)
+            try:
+                loaded = load_module_file(path, self)
+            except EvalError:  # a .nix file of a fleet.py: no Nix to read it, NixOS reads it
+                if not self.partial:
+                    raise
+                loaded = {}
             return self._normalize(loaded, Loc(str(path)), str(path.resolve()))
         if isinstance(value, ModuleRef):
             return self._normalize(value.apply_module(self), value.location(), key)
@@ -358,7 +368,12 @@ class Evaluation:
         if isinstance(value, DeferredModule):
             return self._normalize({"imports": value.modules()}, file, key)
         if isinstance(value, FunctionType) or (callable(value) and not isinstance(value, Mapping)):
-            out = value(**self._args_for(value))
+            try:
+                out = value(**self._args_for(value))
+            except Exception:  # noqa: BLE001 - NixOS applies it, and reports its errors
+                if not self.partial:
+                    raise
+                out = {}
             return self._normalize(out, _function_loc(value).at(line_of(out)), key)
         if not isinstance(value, Mapping):
             raise EvalError(f"module {file} ({key}) does not look like a module: it is a "

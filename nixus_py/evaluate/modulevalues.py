@@ -6,7 +6,7 @@ They live apart from modules.py so that the types (submodule.py) and the option 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .location import Loc
@@ -44,6 +44,12 @@ class DeferredModule:
     """
 
     definitions: list[Definition]
+    special_args: dict[str, Any] = field(default_factory=dict)  # for the evaluation that imports it
+
+    def readable(self) -> Evaluation | None:
+        """An evaluation of the part of this module's config that the fleet may read (for a
+        node's configuration, what nixus reads of it before NixOS does), if any."""
+        return None
 
     def modules(self) -> list:
         return [FileModule(d.file, d.value) for d in self.definitions]

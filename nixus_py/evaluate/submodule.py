@@ -83,6 +83,8 @@ class Submodule(OptionType):
     def type_merge(self, other: OptionType) -> OptionType | None:
         if not isinstance(other, Submodule):
             return None
+        if isinstance(other, type(self)) and type(other) is not type(self):
+            return other.type_merge(self)  # a more specific submodule type decides
         shorthand = self.shorthand if other.shorthand is None else (
             other.shorthand if self.shorthand is None else self.shorthand)
         if self.shorthand is not None and other.shorthand is not None and self.shorthand != other.shorthand:

@@ -6,9 +6,13 @@ from typing import Any
 
 from ..evaluate import lazy, mkIf, mkMerge, mkOption, mkOptionDefault, mkOverride, types
 from ..evaluate.location import Loc
+from ..evaluate.modulevalues import DeferredModule
+from ..evaluate.optiontypes import OptionType
+from ..evaluate.properties import Definition
 from ..evaluate.submodule import Submodule
 from .formats import ABSOLUTE_PATH, ACCOUNT, HOST, LOGIN, host_key, split_login
 from .lock import lock_entry
+from .nixos_facts import NixosConfiguration, secrets_of
 
 HERE = Loc(__file__)
 
@@ -51,10 +55,30 @@ NIXUS_ONLY = {
 }
 
 
+class NodeDefaults(Submodule):
+    """`defaults`'s type. As in Nixus, a submodule of the node options, so that a fleet adds
+    options to every node by declaring `defaults` again with a submodule type; its value is not
+    evaluated on its own but applied to every node, as a deferred module."""
+
+    def merge(self, loc: tuple, defs: list[Definition]) -> DeferredModule:
+        return DeferredModule(list(defs))
+
+    def empty(self, loc: tuple) -> DeferredModule:
+        return DeferredModule([])
+
+    def subst_sub_modules(self, modules: list) -> OptionType:
+        return NodeDefaults(modules)
+
+    def type_merge(self, other: OptionType) -> OptionType | None:
+        merged = super().type_merge(other)
+        return merged if merged is None or isinstance(merged, NodeDefaults) else NodeDefaults(merged.modules)
+
+
 # The options of one node (one machine) of the fleet: one constant module, so that the evaluations
 # of all nodes share its declarations (merged once); `fleet_module` makes the name the default host.
 NODE_OPTIONS = {
     "_file": HERE,
+    "key": "nixus:node-options",
     "options": {
         "enable": mkOption(type=types.bool, default=True,
                            description="Whether this node is part of deployments."),
@@ -77,7 +101,7 @@ NODE_OPTIONS = {
         "nixpkgs": mkOption(type=types.nullOr(types.either(types.path, types.nixValue)), default=None,
                             description="Where the node's nixpkgs comes from (a path or Nix value); "
                                         "null means the fleet default."),
-        "configuration": mkOption(type=types.deferredModule, default={},
+        "configuration": mkOption(type=NixosConfiguration(), default={},
                                   description="The NixOS modules of this machine. nixus keeps each "
                                               "definition with its origin; NixOS merges them at build time."),
         "successTimeout": mkOption(type=types.ints.positive, default=20,
@@ -133,11 +157,13 @@ def _relation_options(**_: Any) -> dict:
     }}
 
 
-def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
+def fleet_module(config: Any, nodes: Any, options: Any, **_: Any) -> dict:
     """The fleet core: `nodes` (one submodule each, with `defaults` imported) and fleet settings."""
     def per_node(name: str, **args: Any) -> dict:
-        """The fleet's `defaults` module; the node's name as its default `host`; its address, and
-        its default user, from `host`; and what Nixus's deploy options mean for it."""
+        """As in Nixus, the modules of `defaults`'s type (the node options, and the options a fleet
+        adds by declaring `defaults` again) and `defaults`'s definitions; the node's name as its
+        default `host`; its address, and its default user, from `host`; and what Nixus's deploy
+        options mean for it."""
         node = args["config"]
 
         def login() -> tuple[str | None, str]:
@@ -158,11 +184,13 @@ def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
         def fast() -> bool | None:
             return node["hasFastConnection"]
 
-        return {"_file": HERE, "imports": [config.defaults], "config": {
+        imports = [*options["defaults"].type.modules, config.defaults]
+        return {"_file": HERE, "imports": imports, "config": {
             "host": mkMerge([mkOptionDefault(name), deploy_from("host")]),
             "address": lazy(lambda: login()[1]),
             "user": mkOptionDefault(lazy(lambda: login()[0] or "root")),
             "hasFastConnection": deploy_from("hasFastConnection"),
+            "secrets": lazy(lambda: secrets_of(node["configuration"])),
             # Above substituteOnTarget's default, below any definition of it.
             "substituteOnTarget": mkIf(lazy(lambda: fast() is not None), mkOverride(1400, lazy(lambda: not fast()))),
         }}
@@ -179,8 +207,10 @@ def fleet_module(config: Any, nodes: Any, **_: Any) -> dict:
         "options": {
             "nodes": mkOption(type=types.attrsOf(node_type), default={},
                               description="The machines of the fleet, by name."),
-            "defaults": mkOption(type=types.deferredModule, default={},
-                                 description="A module applied to every node (as in Nixus)."),
+            "defaults": mkOption(type=NodeDefaults([NODE_OPTIONS]), default={},
+                                 description="A module applied to every node (as in Nixus). Declaring "
+                                             "`defaults` again with a submodule type adds options "
+                                             "to every node."),
             "relations": mkOption(
                 type=types.listOf(types.submodule(_relation_options)), default=[],
                 description="Relations between nodes declared by modules (ssh grants, VPN peerings, DNS "

@@ -20,6 +20,8 @@ from ..evaluate.location import Loc
 from ..evaluate.modules import ModuleRef, _params
 from ..evaluate.properties import If, Merge, Order, Override, force
 from ..evaluate.submodule import DeferredModule
+from ..fleet.formats import node_file
+from ..fleet.nixos_facts import FACTS_NIX
 from ..settings import BUNDLED, nixpkgs_lib
 from ..nixlang import Annotated, NixExpr, NixPath, NixValue, NixWriter, comment, quote_string
 from ..source.nixfile import build_input, refs_written_as
@@ -34,6 +36,7 @@ _WITHOUT_PATHS = frozenset({str, int, bool, float, type(None), Annotated})
 # Beside the nodes' modules (a directory: no node's `<name>.nix` can be it): the fleet's Nix values.
 VALUES_DIR = "_fleet"
 _VALUES = "nixusFleet"  # the rendered module's name for them
+_FACTS = NixPath(str(FACTS_NIX)).nix()  # imported by every node (nixus's own: no input of the fleet's)
 
 
 def origin(loc: Loc, base: Path) -> str:
@@ -55,6 +58,26 @@ def render_node(name: str, configuration: DeferredModule, fleet_file: Path, out_
     return Renderer(fleet_file, out_dir).node(name, configuration)
 
 
+@dataclasses.dataclass(frozen=True)
+class RenderedNode:
+    """A node's rendered files: its module and, if it has any, its special arguments."""
+
+    module: Path
+    text: str  # all that was rendered, as one text
+    special_args: Path | None
+
+
+def _write_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def special_args_file(name: str) -> str:
+    """The file in `_fleet/` with node `name`'s special arguments (no node's name can make
+    another node's file, nor `values.nix`)."""
+    return f"{name}.args.nix"
+
+
 class Renderer:
     """Renders the nodes of one fleet into one directory: what they share is worked out once
     (the fleet's directory, and the Nix text of the values modules hand to many nodes)."""
@@ -63,15 +86,29 @@ class Renderer:
         self.fleet_file = fleet_file
         self.base = fleet_file.resolve().parent
         self.out_dir = out_dir.resolve()
+        self._dir = self.out_dir  # where the file being rendered goes
         self.writer = NixWriter(INDENT)
         self._origins: dict[Loc, str] = {}  # every node's definitions come from the same few lines
         self._values_written = False
         self._reads: set[str] = set()  # what the node being rendered reads: "files", "values"
         self.mutable_inputs: dict[str, set[str]] = {}  # by node: what it reads beyond its module's text
 
+    def write(self, name: str, configuration: DeferredModule) -> RenderedNode:
+        """Render node `name` into the directory (a file is rewritten only when it changed)."""
+        module = node_file(self.out_dir, name, ".nix")
+        text = self.node(name, configuration)
+        _write_changed(module, text)
+        args_text = self.special_args(name, configuration)
+        args = None
+        if args_text is not None:
+            args = self.out_dir / VALUES_DIR / special_args_file(name)
+            args.parent.mkdir(exist_ok=True)
+            _write_changed(args, args_text)
+        return RenderedNode(module, text + (args_text or ""), args)
+
     def node(self, name: str, configuration: DeferredModule) -> str:
         """The NixOS module for node `name`: its configuration definitions, each with its origin."""
-        entries = []
+        entries = [f"    # nixus: the options of Nixus's public-ip and secrets modules\n    {_FACTS}\n"]
         self._reads = set()
         with refs_written_as(self._ref):
             for d in configuration.definitions:
@@ -84,14 +121,38 @@ class Renderer:
                     where = self._origins[d.file] = comment(origin(d.file, self.base))
                 entries.append(f"    # {where}\n    {body}\n")
         self.mutable_inputs[name] = self._reads
+        args = ""
+        if configuration.special_args:
+            args = ("# NixOS evaluates it with the special arguments (`specialArgs`) "
+                    f"{', '.join(sorted(configuration.special_args))}: see {VALUES_DIR}/"
+                    f"{special_args_file(name)}\n")
+        return self._file(name, "{ config, lib, pkgs, ... }:\n", "./" + VALUES_DIR + "/values.nix",
+                          "{\n  imports = [\n" + "".join(entries) + "  ];\n}\n", args)
+
+    def special_args(self, name: str, configuration: DeferredModule) -> str | None:
+        """The text of `_fleet/<special_args_file(name)>`: the `specialArgs` that a fleet gives the
+        node's NixOS evaluation (by declaring `configuration` again as a `submoduleWith`, as Nixus
+        fleets do), or None when it gives none."""
+        if not configuration.special_args:
+            return None
+        reads = self.mutable_inputs.get(name, set())
+        self._reads, self._dir = set(), self.out_dir / VALUES_DIR
+        try:
+            with refs_written_as(self._ref):
+                body = self.writer.text(self._resolve_paths(configuration.special_args), 0)
+        finally:
+            self._dir = self.out_dir
+        self.mutable_inputs[name] = reads | self._reads
+        return self._file(name, "", "./values.nix", body + "\n",
+                          "# The special arguments (`specialArgs`) of its NixOS evaluation.\n")
+
+    def _file(self, name: str, head: str, values_file: str, body: str, note: str = "") -> str:
+        """A rendered file of node `name`: the header, then (if the body reads any) the fleet's
+        Nix values from `values_file`, then the body."""
         values = (f"let\n  # The Nix values of the fleet's .nix files that this node uses, as nixus evaluated them.\n"
-                  f"  {_VALUES} = import ./{VALUES_DIR}/values.nix;\nin\n") if "values" in self._reads else ""
+                  f"  {_VALUES} = import {values_file};\nin\n") if "values" in self._reads else ""
         text = (f"# Generated by nixus from {comment(self.fleet_file.name)} for node {quote_string(name)}. "
-                "Do not edit.\n"
-                "{ config, lib, pkgs, ... }:\n" + values +
-                "{\n"
-                "  imports = [\n" + "".join(entries) + "  ];\n"
-                "}\n")
+                "Do not edit.\n" + note + head + values + body)
         try:
             text.encode()
         except UnicodeEncodeError as e:  # a lone surrogate, say (from "\ud800" in fleet.py)
@@ -175,5 +236,5 @@ class Renderer:
         if not p.path.startswith("/nix/store/"):
             self._reads.add("files")
         target = Path(p.path) if p.path.startswith("/") else (self.base / p.path)
-        rel = os.path.relpath(os.path.normpath(target), self.out_dir)
+        rel = os.path.relpath(os.path.normpath(target), self._dir)
         return NixPath(rel if rel.startswith("../") else "./" + rel).nix()

@@ -34,7 +34,7 @@ from ..evaluate.errors import EvalCycle, EvalError, SourceError, show_option
 from ..evaluate.location import Loc, LocatedDict
 from ..evaluate.modules import Evaluation, ModuleRef, Option
 from ..evaluate.options import MISSING, OptionDecl
-from ..evaluate.properties import If, Lazy, Merge, Order, Override, Property, force, int_priority
+from ..evaluate.properties import If, Lazy, Merge, Order, Override, Property, force, int_priority, lazy
 from ..evaluate.renames import mkAliasOptionModule, mkRemovedOptionModule, mkRenamedOptionModule
 from ..evaluate.submodule import DeferredModule, DeferredModuleType, Submodule
 from ..nixlang import NixPath, NixValue, not_nix, showing
@@ -45,6 +45,8 @@ MAX_ROUNDS = 50
 NOT_KNOWN = "nixus: value not known yet"  # the driver's `throw` for a part of config not known yet
 SEES_UNKNOWN = "nixus: tryEval may see unknown config"  # the driver's trace when results may still change
 OPTIONS_WANTED = re.compile(r"trace: nixus: options wanted (\[.*\])$", re.M)  # a module reads `options`
+# A module reads a node's configuration (`config.nodes.<n>.configuration.networking.public`).
+CONFIGURATION_WANTED = re.compile(r"trace: nixus: configuration wanted (\[.*\])$", re.M)
 
 
 class Pending(Exception):
@@ -115,7 +117,7 @@ def build_input() -> dict:
     evaluation: its files and applications, with the config and options its last round knew."""
     s = _session()
     return {"files": s.files, "known": s.known, "requests": [_request_json(r) for r in s.requests],
-            "options": s.options}
+            "options": s.options, "configurations": s.configurations}
 
 
 class NixFunction(NixRef, ModuleRef):
@@ -123,9 +125,7 @@ class NixFunction(NixRef, ModuleRef):
 
     def apply_module(self, ev: Evaluation) -> Any:
         _session().evaluations[ev.prefix] = ev  # whose `options` this module may read
-        special = tuple(sorted((k, v.ref) for k, v in ev.special_args.items() if isinstance(v, NixRef)))
-        request = ("module", self.ref, ev.prefix, ev.special_args.get("name"), special)
-        return _session().apply(request)
+        return _session().apply(("module", self.ref, *_module_args(ev)))
 
     def location(self) -> Loc:
         return Loc("<nix function>")
@@ -146,8 +146,18 @@ def _session() -> NixSession:
 
 
 def load_nix_module(path: Path, ev: Evaluation) -> Any:
-    """The module that a `.nix` file evaluates to (pending until a Nix round has read the file)."""
-    return _session().file_module(path.resolve())
+    """The module that a `.nix` file evaluates to (pending until a Nix round has read the file):
+    a function applied with the module arguments of the evaluation that imports it."""
+    if not ev.prefix:
+        return _session().file_module(path.resolve())
+    _session().evaluations[ev.prefix] = ev  # whose `options` this module may read
+    return _session().apply(("file", str(path.resolve()), *_module_args(ev)))
+
+
+def _module_args(ev: Evaluation) -> tuple:
+    """What the driver needs to give a module of evaluation `ev` its arguments."""
+    special = tuple(sorted((k, v.ref) for k, v in ev.special_args.items() if isinstance(v, NixRef)))
+    return ev.prefix, ev.special_args.get("name"), special, ev.partial
 
 
 class NixSession:
@@ -172,6 +182,9 @@ class NixSession:
         self.evaluations: dict[tuple, Evaluation] = {}  # by prefix: the evaluations Nix modules are applied in
         self.options_wanted: dict[tuple, None] = {}  # the prefixes whose `options` a Nix module read
         self.options: dict[str, Any] = {}  # the option trees sent, by the JSON of their prefix
+        self.readable: dict[tuple, Evaluation] = {}  # by path: the configurations Nix code may read
+        self.configurations_wanted: dict[tuple, None] = {}  # the paths of those it read
+        self.configurations: dict[str, Any] = {}  # what was sent of them, by the JSON of their path
         self.settled = False  # no round can make progress: what is still pending fails when read
         self.stuck: list[tuple] = []  # the options still pending when the rounds settled
         self.diagnoses: dict[tuple, str | None] = {}  # by pending value: its Nix error, None for a cycle
@@ -238,6 +251,8 @@ class NixSession:
             self.replay = self.stale = True
         for wanted in OPTIONS_WANTED.findall(proc.stderr):
             self.options_wanted[tuple(json.loads(wanted))] = None
+        for wanted in CONFIGURATION_WANTED.findall(proc.stderr):
+            self.configurations_wanted[tuple(json.loads(wanted))] = None
         for ref, raw in zip(want, json.loads(proc.stdout)):
             if not (isinstance(raw, dict) and raw.get("__nixus") == "pending" and tuple(raw["ref"]) == ref):
                 self.results[ref] = raw
@@ -254,7 +269,10 @@ class NixSession:
         round); whether any changed."""
         options = {_prefix_key(prefix): _encode(partial(_options_json, self.evaluations[prefix].options), prefix, [])
                    for prefix in self.options_wanted if prefix in self.evaluations}
-        changed, self.options = options != self.options, options
+        configurations = {_prefix_key(path): _encode(partial(_readable, self.readable[path], path), path, [])
+                          for path in self.configurations_wanted if path in self.readable}
+        changed = options != self.options or configurations != self.configurations
+        self.options, self.configurations = options, configurations
         return changed
 
     def stop_next(self) -> None:
@@ -291,7 +309,7 @@ class NixSession:
     def _instantiate(self, **extra: Any) -> subprocess.CompletedProcess:
         """Run the driver on the session's files, requests and known config (one started ahead if any)."""
         data = {"files": self.files, "known": self.known, "requests": [_request_json(r) for r in self.requests],
-                "options": self.options, **extra}
+                "options": self.options, "configurations": self.configurations, **extra}
         proc, self._next = self._next or self._start(), None
         out, err = proc.communicate(json.dumps(data))
         if not self.settled and proc.returncode == 0:
@@ -305,9 +323,10 @@ class NixSession:
 
 
 def _request_json(r: tuple) -> dict:
-    if r[0] == "module":
-        return {"kind": "module", "ref": list(r[1]), "prefix": list(r[2]), "name": r[3],
-                "specialArgs": {k: list(ref) for k, ref in r[4]}}
+    if r[0] in ("module", "file"):
+        what = {"ref": list(r[1])} if r[0] == "module" else {"path": r[1]}
+        return {"kind": r[0], **what, "prefix": list(r[2]), "name": r[3],
+                "specialArgs": {k: list(ref) for k, ref in r[4]}, "lenient": r[5]}
     if r[0] == "value":
         return {"kind": "value", "ref": list(r[1])}
     return {"kind": "call", "ref": list(r[1]), "arg": json.loads(r[2])}
@@ -552,11 +571,43 @@ def _encode(read: Callable[[], Any], path: tuple, pending: list, with_module: bo
                    for k in names if k != "_module" or with_module}
         # A set of the fleet's own that has a name of the driver's markers stays a set.
         return {"__nixus": "attrs", "value": encoded} if "__nixus" in encoded else encoded
-    if isinstance(value, DeferredModule) and any(_waits(d.value) for d in value.definitions):
-        # Not passed back to Nix, but a part that waits for config (say, a NixOS setting computed
-        # from another node) must still get its round.
-        pending.append(path)
+    if isinstance(value, _NixosOnly):
+        return {"__nixus": "nixos-only", "path": list(value.path)}
+    if isinstance(value, DeferredModule):
+        if any(_waits(d.value) for d in value.definitions):
+            # Not passed back to Nix, but a part that waits for config (say, a NixOS setting
+            # computed from another node) must still get its round.
+            pending.append(path)
+        readable, session = value.readable(), _current.get()
+        if readable is not None and session is not None:
+            session.readable[path] = readable  # sent when Nix code reads it
+            return {"__nixus": "configuration", "path": list(path)}
     return _UNREPRESENTABLE
+
+
+@dataclass(frozen=True)
+class _NixosOnly:
+    """A part of a node's configuration that only NixOS evaluates."""
+
+    path: tuple
+
+
+def _readable(ev: Evaluation, path: tuple) -> dict:
+    """What Nix code may read of a configuration: the options its readable evaluation declares
+    (values read when encoded), every other name as NixOS's alone."""
+    def level(options: Any, config: Any, at: tuple) -> dict:
+        out: dict[str, Any] = {}
+        for name in config:
+            if name == "_module":
+                continue
+            if name not in options:
+                out[name] = _NixosOnly(at + (name,))
+            elif isinstance(options[name], Option):
+                out[name] = lazy(partial(config.__getitem__, name))
+            else:
+                out[name] = lazy(partial(lambda n: level(options[n], config[n], at + (n,)), name))
+        return out
+    return level(ev.options, ev.config, path)
 
 
 def _prefix_key(prefix: tuple) -> str:

@@ -24,7 +24,8 @@ from pathlib import Path
 from ..evaluate.errors import NixusError
 from ..fleet.formats import node_file
 from ..settings import TESTBED_OS
-SSH_WAIT = 15.0
+
+BOOT_WAIT = 30.0  # seconds for a test host to boot (its boot activation included) and answer
 
 # The host's init: private mounts, a fresh store on first start, then either the system of the
 # last `switch`/`boot` (a reboot) or a plain sshd; `sleep` keeps the namespaces alive.
@@ -33,14 +34,17 @@ d=$1
 for m in etc nix root home var/lib var/log; do mount --bind "$d/$m" "/$m"; done
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/sshd
+rm -f /var/log/booted
 [ -e /nix/var/nix/db/db.sqlite ] || nix-store --init
 if [ -x /nix/var/nixus/boot-system/bin/switch-to-configuration ]; then
   /nix/var/nixus/boot-system/bin/switch-to-configuration test > /var/log/boot.log 2>&1 || true
 else
   /usr/sbin/sshd -f /etc/ssh/sshd_config -E /var/log/sshd.log
 fi
+: > /var/log/booted
 exec sleep infinity
 """
+BOOTED = "var/log/booted"  # in the host's directory: made when the host has booted (INIT)
 
 SSHD_CONFIG = """Port 22
 ListenAddress {address}
@@ -292,15 +296,18 @@ def _ssh_open(host: Host) -> bool:
 
 
 def _wait_for_ssh(host: Host) -> None:
-    deadline = time.monotonic() + SSH_WAIT
+    """Until the host has booted (its boot activation, if any, has finished) and sshd answers."""
+    deadline = time.monotonic() + BOOT_WAIT
     while time.monotonic() < deadline:
-        if _ssh_open(host):
+        if (Path(host.dir) / BOOTED).exists() and _ssh_open(host):
             return
         if not host.alive():
             log = (Path(host.dir) / "host.log").read_text()[-2000:]
             raise NixusError(f"test host {host.node} stopped while starting:\n{log}")
         time.sleep(0.05)
-    raise NixusError(f"test host {host.node}: sshd did not answer on {host.address}:22 within {SSH_WAIT:.0f} s")
+    what = f"sshd did not answer on {host.address}:22" if (Path(host.dir) / BOOTED).exists() \
+        else "it did not finish booting"
+    raise NixusError(f"test host {host.node}: {what} within {BOOT_WAIT:.0f} s")
 
 
 def _remove_tree(path: Path) -> None:

@@ -54,6 +54,10 @@ let
     else if v.__nixus == "path" then /. + v.path
     else if v.__nixus == "ref" then resolve v.ref
     else if v.__nixus == "deferred" then { imports = map decode v.modules; }
+    else if v.__nixus == "configuration" then configurationAt v.path
+    else if v.__nixus == "nixos-only" then
+      throw ("nixus: `${realLib.concatStringsSep "." v.path}' is for NixOS to evaluate: of a node's "
+        + "configuration, nixus reads only networking.public and secrets.files before NixOS does")
     else if v.__nixus == "attrs" then mapAttrs (_: decode) v.value
     else throw "nixus: unknown marker ${v.__nixus}";
 
@@ -70,6 +74,12 @@ let
     if (input.options or { }) ? ${key} then withValues (decode input.options.${key})
     else if forBuild then notKnown
     else builtins.trace "nixus: options wanted ${key}" notKnown;
+  # A node's configuration, as far as nixus reads it before NixOS does; asked for as `options` are.
+  configurationAt = path:
+    let key = builtins.toJSON path; in
+    if (input.configurations or { }) ? ${key} then decode input.configurations.${key}
+    else if forBuild then notKnown
+    else builtins.trace "nixus: configuration wanted ${key}" notKnown;
   withValues = mapAttrs (_: o:
     if o._type or null == "option" then
       # What nixus does not send fails as a `throw`, which the driver's tryEval catches (a missing
@@ -112,7 +122,10 @@ let
   # the strings that nixus compares keys with.
   isFile = m: isPath m || (isString m && builtins.substring 0 1 m == "/");
   isNixFile = m: isFile m && !realLib.hasSuffix ".py" (toString m);
-  rawModule = args: file: m:
+  rawModule = rawModuleWith false;
+  # `lenient`: for a partial evaluation (what nixus reads of a node's NixOS configuration), an
+  # import it cannot resolve (one that needs `modulesPath`, say) is left out instead.
+  rawModuleWith = lenient: args: file: m:
     let
       fromFile = isNixFile m;
       imported = if fromFile then mayTryEval m (import m) else m;
@@ -121,7 +134,8 @@ let
       # (A module whose shape depends on config stays pending below; its file is still known.)
       file' = let f = tryEval (value._file or origin); in if f.success then toString f.value else origin;
       imports = (value.imports or [ ]) ++ (value.require or [ ]);
-      expand = i: if isNixFile i || isFunction i || isAttrs i then rawModule args file' i else i;
+      expand = i: if isNixFile i || isFunction i || isAttrs i then rawModuleWith lenient args file' i else i;
+      resolvable = builtins.filter (i: (tryEval i).success) (if (tryEval imports).success then imports else [ ]);
     in
     {
       __nixusModule = true;
@@ -130,10 +144,11 @@ let
       value =
         if !isAttrs value then value
         # Imports that need config (nixpkgs: infinite recursion) leave the whole module unknown.
-        else if !(tryEval imports).success then notKnown
+        else if !lenient && !(tryEval imports).success then notKnown
         else
-          (removeAttrs value [ "require" ])
-          // realLib.optionalAttrs (imports != [ ]) { imports = map expand imports; }
+          (removeAttrs value [ "require" "imports" ])
+          // (let kept = if lenient then resolvable else imports; in
+            realLib.optionalAttrs (kept != [ ]) { imports = map expand kept; })
           // realLib.optionalAttrs (value ? disabledModules) {
             disabledModules = map (d: if isPath d then toString d else d) value.disabledModules;
           };
@@ -147,9 +162,10 @@ let
 
   applications = map (
     r:
-    if r.kind == "module" then
+    if r.kind == "module" || r.kind == "file" then
       let args = moduleArgs r.prefix r.name // mapAttrs (_: resolve) r.specialArgs;
-      in rawModule args "<nix function>" (resolve r.ref)
+      in if r.kind == "module" then rawModuleWith r.lenient args "<nix function>" (resolve r.ref)
+      else rawModuleWith r.lenient args r.path (/. + r.path)
     else if r.kind == "value" then
       resolve r.ref
     else

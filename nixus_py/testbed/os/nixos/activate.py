@@ -4,6 +4,10 @@ Actions as on NixOS: `switch` (activate now and at the next boot), `boot` (at th
 only), `test` (activate now only), `dry-activate` (print what would change). The test host
 gives each host a private /etc, /run, /root, /home, /var/lib/nixus and /nix, and its own
 network namespace; host facts (address, host key) are in /etc/nixus-testbed/host.json.
+WireGuard interfaces (networking.wireguard and networking.wg-quick) come up with wireguard-go;
+`net.*` sysctls and networking.nat (nftables) apply to the host's network namespace only, and
+wg-quick's up and down scripts are not run (they are usually iptables commands for a firewall
+that a test host does not have: networking.nat does their work).
 Exit status 0 on success, 4 when a service or daemon failed to start (as NixOS does).
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +28,8 @@ RUN = Path("/run/nixus")
 BOOT_LINK = Path("/nix/var/nixus/boot-system")
 VAR = Path("/var/lib/nixus")
 FAILED = 4
+NAT_TABLE = "nixos-nat"
+_INTERFACE = re.compile(r"[A-Za-z0-9_.=+-]{1,15}")
 NSD_START_SECONDS = 5.0  # how long nsd may take to load its zones and write its pidfile
 
 
@@ -172,7 +179,13 @@ class Activation:
                 self.failures.append("sshd failed to start")
 
     def wireguard(self) -> None:
-        wanted = self.s["wireguard"]
+        wanted = {**self.s["wireguard"], **self.s["wgQuick"]}
+        for name in sorted(set(self.s["wireguard"]) & set(self.s["wgQuick"])):
+            self.failures.append(f"wireguard interface {name}: set by networking.wireguard and networking.wg-quick")
+        for name, i in sorted(self.s["wgQuick"].items()):
+            scripts = [s for s in ("preUp", "postUp", "preDown", "postDown") if i[s]]
+            if scripts:
+                self.say(f"skip {', '.join(scripts)} of {name}: a test host runs no wg-quick scripts")
         managed_file = STATE / "wireguard.json"
         before = set(json.loads(managed_file.read_text())) if managed_file.exists() else set()
         for gone in sorted(before - set(wanted)):
@@ -226,6 +239,50 @@ class Activation:
                 if net in ("0.0.0.0/0", "::/0"):
                     continue  # a test host keeps its own default route
                 subprocess.run(["ip", "route", "replace", net, "dev", name], check=True, capture_output=True)
+
+    def sysctl(self) -> None:
+        """The kernel settings of the host's network namespace (`net.*`): the others are the
+        machine's, which a test host leaves alone."""
+        for key, value in sorted(self.s["sysctl"].items()):
+            if not key.startswith("net."):
+                continue
+            path = Path("/proc/sys") / _sysctl_path(key)
+            text = "1" if value is True else "0" if value is False else str(value)
+            try:
+                if path.read_text().strip() == text:
+                    continue
+                self.say(f"set {key} = {text}")
+                if not self.dry:
+                    path.write_text(text + "\n")
+            except OSError as e:
+                self.failures.append(f"sysctl {key}: {e.strerror}")
+
+    def nat(self) -> None:
+        """networking.nat: masquerading of what leaves through the external interface from the
+        internal ones, in an nftables table of the host's own network namespace."""
+        nat = self.s["nat"]
+        internal, external = nat["internalInterfaces"], nat["externalInterface"]
+        bad = [i for i in internal + ([external] if external else []) if not _INTERFACE.fullmatch(i)]
+        if bad:
+            self.failures.append(f"networking.nat: `{bad[0]}' is no interface name")
+            return
+        out = f' oifname "{external}"' if external else ""
+        rules = "".join(f'    iifname "{i}"{out} masquerade\n' for i in internal) if nat["enable"] else ""
+        table = (f"table ip {NAT_TABLE} {{\n  chain post {{\n    type nat hook postrouting priority srcnat;\n"
+                 f"{rules}  }}\n}}\n")
+        state = STATE / "nat.nft"  # kept as long as the namespace, over reboots
+        if (state.read_text() if state.exists() else "") == (table if rules else ""):
+            return
+        self.say("configure networking.nat" if rules else "remove networking.nat")
+        if self.dry:
+            return
+        # Made and removed in one transaction: the table is declared first so that it can be deleted.
+        script = f"table ip {NAT_TABLE}\ndelete table ip {NAT_TABLE}\n" + (table if rules else "")
+        r = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
+        if r.returncode != 0:
+            self.failures.append(f"networking.nat: {r.stderr.strip()}")
+            return
+        state.write_text(table if rules else "")
 
     def nsd(self) -> None:
         nsd = self.s["nsd"]
@@ -309,6 +366,13 @@ class Activation:
         (sdir / f"{name}.hash").write_text(svc["hash"])
 
 
+def _sysctl_path(key: str) -> str:
+    """The file below /proc/sys of a sysctl key, as sysctl.d(5) reads it: dots separate, and a
+    slash stands for a dot in a name (`net.ipv4.conf.eth0/100.forwarding`), unless the key is
+    already written with slashes."""
+    return key if "/" in key.split(".")[0] else key.translate(str.maketrans("./", "/."))
+
+
 def _table(path: str) -> dict[str, list[str]]:
     return {line.split(":")[0]: line.split(":") for line in Path(path).read_text().splitlines() if line}
 
@@ -387,7 +451,7 @@ def activate(action: str) -> int:
     settings = json.loads((SYSTEM / "settings.json").read_text())
     host = json.loads((STATE / "host.json").read_text())
     a = Activation(settings, host, dry=action == "dry-activate")
-    for step in (a.etc, a.users, a.known_hosts, a.sshd, a.wireguard, a.nsd, a.services):
+    for step in (a.etc, a.users, a.known_hosts, a.sshd, a.wireguard, a.sysctl, a.nat, a.nsd, a.services):
         step()
     if action == "dry-activate":
         return 0

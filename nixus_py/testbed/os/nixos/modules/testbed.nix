@@ -37,15 +37,21 @@ let
     };
   };
 
-  wireguardOptions = {
+  # A WireGuard interface as networking.wireguard (`ips`) and networking.wg-quick (`address`,
+  # and scripts) declare it.
+  interfaceOptions = addresses: extra: {
     options = {
-      ips = list types.str;
+      ${addresses} = list types.str;
       listenPort = nullable types.port;
       privateKeyFile = nullable types.str;
       privateKey = nullable types.str;
       peers = list (types.submodule peerOptions);
-    };
+    } // extra;
   };
+
+  # As NixOS's wg-quick module has them: a script is lines, or a list of them.
+  script = mkOption { type = types.coercedTo (types.listOf types.str) (lib.concatStringsSep "\n") types.lines; default = ""; };
+  scripts = [ "preUp" "postUp" "preDown" "postDown" ];
 
   zoneOptions = {
     options = {
@@ -88,6 +94,13 @@ let
 
   cfg = config;
 
+  # An interface of either kind, for switch-to-configuration: its addresses as `ips`.
+  interfaceSettings = addresses: extra: i: {
+    ips = i.${addresses};
+    inherit (i) listenPort privateKeyFile privateKey;
+    peers = map (p: { inherit (p) publicKey allowedIPs endpoint persistentKeepalive presharedKeyFile; }) i.peers;
+  } // lib.getAttrs extra i;
+
   # What switch-to-configuration needs, as data (paths become store paths).
   settings = {
     hostName = cfg.networking.hostName;
@@ -107,10 +120,10 @@ let
       publicKey = if h.publicKey != null then h.publicKey else lib.removeSuffix "\n" (builtins.readFile h.publicKeyFile);
     }) cfg.programs.ssh.knownHosts;
     firewall = { inherit (cfg.networking.firewall) enable allowedTCPPorts allowedUDPPorts trustedInterfaces; };
-    wireguard = lib.mapAttrs (_: i: {
-      inherit (i) ips listenPort privateKeyFile privateKey;
-      peers = map (p: { inherit (p) publicKey allowedIPs endpoint persistentKeepalive presharedKeyFile; }) i.peers;
-    }) cfg.networking.wireguard.interfaces;
+    wireguard = lib.mapAttrs (_: interfaceSettings "ips" [ ]) cfg.networking.wireguard.interfaces;
+    wgQuick = lib.mapAttrs (_: interfaceSettings "address" scripts) cfg.networking.wg-quick.interfaces;
+    sysctl = lib.filterAttrs (_: v: v != null) cfg.boot.kernel.sysctl;
+    nat = { inherit (cfg.networking.nat) enable internalInterfaces externalInterface; };
     nsd = {
       inherit (cfg.services.nsd) enable interfaces port;
       zones = lib.mapAttrs (_: z: { inherit (z) data notify provideXFR requestXFR allowNotify; }) cfg.services.nsd.zones;
@@ -161,7 +174,15 @@ in
       externalInterface = nullable types.str;
     };
     networking.wireguard.interfaces = mkOption {
-      type = types.attrsOf (types.submodule wireguardOptions);
+      type = types.attrsOf (types.submodule (interfaceOptions "ips" { }));
+      default = { };
+    };
+    networking.wg-quick.interfaces = mkOption {
+      type = types.attrsOf (types.submodule (interfaceOptions "address" (lib.genAttrs scripts (_: script))));
+      default = { };
+    };
+    boot.kernel.sysctl = mkOption {
+      type = types.attrsOf (types.nullOr (types.oneOf [ types.bool types.str types.int ]));
       default = { };
     };
 
@@ -212,6 +233,12 @@ in
 
     environment.etc = mkOption { type = types.attrsOf (types.submodule etcOptions); default = { }; };
     systemd.services = mkOption { type = types.attrsOf (types.submodule serviceOptions); default = { }; };
+  };
+
+  # As NixOS's nat module does: a NAT host forwards.
+  config.boot.kernel.sysctl = lib.mkIf cfg.networking.nat.enable {
+    "net.ipv4.conf.all.forwarding" = lib.mkOverride 99 true;
+    "net.ipv4.conf.default.forwarding" = lib.mkOverride 99 true;
   };
 
   config.system.build.toplevel = derivation {
