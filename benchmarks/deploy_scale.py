@@ -29,7 +29,7 @@ scratch goes, step by step, is read from nixus's progress lines.
 Copy throughput (best of N), to one fresh test host, of two closures built without nixpkgs for
 the run: 1000 small paths (999 text files and one that refers to them all) and one path of 200 MB
 (random bytes). Before every copy the host's store loses the closure again (checked). nixus:
-nixus_py.deploy.copy.copy_closure over a new nixus_py.deploy.transport.Connection (connecting
+nixus_py.deploy.copy.copy_closure over a new nixus_py.deploy.ssh_host.SshHost (connecting
 included, as `nix copy` starts its ssh); `nix copy --to ssh://` as for the deploys. The host
 must hold the whole closure afterwards (checked).
 
@@ -394,17 +394,18 @@ def closure_of(path: str) -> tuple[list[str], int]:
 def nixus_copy(fleet: DeployFleet, host: TestHost, path: str, expected: int) -> float:
     """Seconds of nixus's copy of path's closure to the host: connect, ask, stream, close."""
     from nixus_py.deploy.copy import copy_closure
-    from nixus_py.deploy.transport import Connection, Target
+    from nixus_py.deploy.ssh_host import SshHost
+    from nixus_py.deploy.transport import Target
 
     target = Target(node=host.node, host=host.address, host_keys=(host.host_key,),
                     identity_file=str(fleet.deploy_key))
 
     async def copy() -> int:
-        conn = await Connection.open(target)
+        remote = await SshHost.open(target)
         try:
-            return (await copy_closure(conn, path, lambda stats: None)).paths
+            return (await copy_closure(remote, path, lambda stats: None)).paths
         finally:
-            await conn.close()
+            await remote.close()
 
     start = time.perf_counter()
     copied = asyncio.run(copy())
@@ -561,7 +562,7 @@ def report(n: int, runs: DeployRuns, copies: dict[str, CopyRow], repeat: int, co
         "checked).", "",
         markdown_table(deploy_lines), "",
         f"Copy throughput to one fresh test host (its store emptied of the closure before every copy, the whole "
-        f"closure there afterwards, checked), best of {repeat}: nixus's copy_closure over a new Connection "
+        f"closure there afterwards, checked), best of {repeat}: nixus's copy_closure over a new SshHost "
         "(connecting included) against `nix copy --to ssh://`.", "",
         markdown_table(copy_lines), "",
         f"Where the time of the fastest deploy from scratch ({best_seconds:.2f} s) goes, from nixus's progress "

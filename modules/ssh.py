@@ -136,10 +136,6 @@ def module(config: Any, options: Any, **_: Any) -> dict:
                 "publicKey": mkOption(
                     type=types.nullOr(public_key), default=None,
                     description="The public key nixus deploys with; always authorised for each node's `user`."),
-                "identityFile": mkOption(
-                    type=types.nullOr(types.str), default=None,
-                    description="The private key file nixus deploys with (read only by ssh; never copied "
-                                "into the store or onto a command line); the ssh agent when null."),
             },
         },
         "config": {

@@ -12,29 +12,15 @@ from .evaluate.submodule import DeferredModule
 from .fleet.evaluate import Fleet
 from .record.state import State
 from .render.node import Renderer
-from .render.settings import node_settings
+from .render.settings import NodeSettings, Setting, node_settings
 
 
-class Setting(BaseModel):
-    """One value set at an option path: as Nix text, with where it came from and why."""
-
-    value: str
-    origin: str
-    why: str = ""
-
-
-NodeSettings = dict[str, list[Setting]]
 _RECORDED = TypeAdapter(NodeSettings)
 
 
 def settings_from_json(text: str) -> NodeSettings:
     """The settings a deploy recorded (render.settings.settings_json), checked as they are read."""
     return _RECORDED.validate_json(text)
-
-
-def current_settings(configuration: DeferredModule, fleet: Fleet) -> NodeSettings:
-    """The node's settings now (made by nixus itself: nothing to validate)."""
-    return {k: [Setting.model_construct(**s) for s in v] for k, v in node_settings(configuration, fleet.file).items()}
 
 
 class Change(BaseModel):
@@ -75,9 +61,10 @@ class Plan(BaseModel):
 
 
 def _why(s: Setting) -> str:
-    if not s.why:
-        return s.origin
-    return s.why if s.origin in s.why or "(" in s.why else f"{s.why} ({s.origin})"
+    why, origin = s.get("why", ""), s["origin"]
+    if not why:
+        return origin
+    return why if origin in why or "(" in why else f"{why} ({origin})"
 
 
 def diff_settings(old: NodeSettings, new: NodeSettings) -> list[Change]:
@@ -85,21 +72,21 @@ def diff_settings(old: NodeSettings, new: NodeSettings) -> list[Change]:
     changes: list[Change] = []
     for path in sorted(set(old) | set(new)):
         a, b = old.get(path, []), new.get(path, [])
-        if [s.value for s in a] == [s.value for s in b]:
+        if [s["value"] for s in a] == [s["value"] for s in b]:
             continue
         if len(a) == 1 and len(b) == 1:
-            changes.append(Change(path=path, kind="changed", old=a[0].value, new=b[0].value, why=_why(b[0])))
+            changes.append(Change(path=path, kind="changed", old=a[0]["value"], new=b[0]["value"], why=_why(b[0])))
             continue
-        removed = Counter(s.value for s in a) - Counter(s.value for s in b)
-        added = Counter(s.value for s in b) - Counter(s.value for s in a)
+        removed = Counter(s["value"] for s in a) - Counter(s["value"] for s in b)
+        added = Counter(s["value"] for s in b) - Counter(s["value"] for s in a)
         for s in a:
-            if removed[s.value] > 0:
-                removed[s.value] -= 1
-                changes.append(Change(path=path, kind="removed", old=s.value, why=_why(s)))
+            if removed[s["value"]] > 0:
+                removed[s["value"]] -= 1
+                changes.append(Change(path=path, kind="removed", old=s["value"], why=_why(s)))
         for s in b:
-            if added[s.value] > 0:
-                added[s.value] -= 1
-                changes.append(Change(path=path, kind="added", new=s.value, why=_why(s)))
+            if added[s["value"]] > 0:
+                added[s["value"]] -= 1
+                changes.append(Change(path=path, kind="added", new=s["value"], why=_why(s)))
     return changes
 
 
@@ -117,7 +104,7 @@ def plan_fleet(fleet: Fleet, nodes: list[str], state: State) -> Plan:
             unread = [_UNREAD[r] for r in sorted(renderer.mutable_inputs.get(node, ()))]
             hosts.append(HostPlan(node=node, status="unchanged", changes=[], unread=unread))
             continue
-        now = current_settings(configuration, fleet)
+        now = node_settings(configuration, fleet.file)
         record = state.last_deployed(node)
         if record is None:
             hosts.append(HostPlan(node=node, status="new", changes=diff_settings({}, now)))

@@ -10,6 +10,9 @@ from .evaluate.errors import NixusError
 _overrides: dict[str, str] = {}
 # The bundled cross-host modules: ordinary modules, loaded like a user's (NIXUS_MODULES_DIR overrides).
 BUNDLED = Path(os.environ.get("NIXUS_MODULES_DIR") or Path(__file__).resolve().parents[1] / "modules")
+# The testbed OS's `nixos` directory: the test hosts boot it, and builds trust its content (their
+# cache keys hash it), so build finds it here rather than by importing the testbed.
+TESTBED_OS = Path(__file__).resolve().parent / "testbed" / "os" / "nixos"
 
 
 def set_nixpkgs_lib(path: str | None) -> None:

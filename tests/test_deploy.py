@@ -4,9 +4,11 @@ every failure ends with the host on its old system or the new confirmed one, nev
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, ROOT
 from testbed_fixture import TestbedFleet, require_testbed_tools, testbed_fleet  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.nix]
@@ -360,14 +362,15 @@ def test_build_on_target_builds_the_system_on_the_host(testbed_fleet: TestbedFle
     assert local.returncode != 0  # only the derivations travelled; the system was built there
 
 
-def test_a_closure_of_many_megabytes_goes_over_openssh_and_arrives_whole(testbed_fleet: TestbedFleet) -> None:
+def test_a_closure_of_many_megabytes_arrives_whole_over_the_one_connection(testbed_fleet: TestbedFleet) -> None:
     import asyncio
     from nixus_py.deploy.copy import copy_closure
-    from nixus_py.deploy.transport import OPENSSH_BYTES, Connection, Target
+    from nixus_py.deploy.ssh_host import SshHost
+    from nixus_py.deploy.transport import Target
     tb = testbed_fleet
     _two_nodes(tb)
     assert tb.nixus("testbed", "up").code == 0
-    size = OPENSSH_BYTES + (1 << 20)
+    size = 33 << 20
     expr = (f'derivation {{ name = "nixus-big-{time.time_ns()}"; system = builtins.currentSystem; '
             f'builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = [ "-c" "head -c {size} /dev/urandom > $out" ]; }}')
     big = subprocess.run(["nix-build", "--no-out-link", "--option", "substituters", "", "-E", expr],
@@ -379,21 +382,70 @@ def test_a_closure_of_many_megabytes_goes_over_openssh_and_arrives_whole(testbed
                     identity_file=str(tb.dir / ".nixus-state/testbed/deploy_key"))
 
     async def copy() -> int:
-        conn = await Connection.open(target)
+        host = await SshHost.open(target)
         try:
-            return (await copy_closure(conn, big, lambda stats: None)).paths
+            return (await copy_closure(host, big, lambda stats: None)).paths
         finally:
-            await conn.close()
+            await host.close()
 
     try:
         assert asyncio.run(copy()) == 1
-        # It came over a second login, OpenSSH's, next to nixus's own connection; and its content
-        # is what the local store has (Nix checked the hash it was told, and checks it again).
-        assert log.read_text().count("Accepted publickey") == logins + 2
+        # It came over nixus's one login, and its content is what the local store has (Nix
+        # checked the hash it was told, and checks it again).
+        assert log.read_text().count("Accepted publickey") == logins + 1
         assert tb.ssh("root", "b", f"nix-store --verify-path {big}").returncode == 0
-        assert asyncio.run(copy()) == 0  # the host has it now: OpenSSH's connection, started early, is dropped
+        assert asyncio.run(copy()) == 0  # the host has it now
     finally:
         subprocess.run(["nix-store", "--delete", big], capture_output=True)
+
+
+# b's `host` is localhost when NIXUS_LOCAL is set: only inside b's own namespaces, where this
+# machine is b (mkOverride 10 is above the mkForce of testbed-hosts.py).
+LOCAL_B = """
+import os
+from nixus_py.evaluate import mkOverride
+modules = [{"nodes": {"b": {"successTimeout": 4, "configuration": {"environment": {"etc": {"where": {
+    "text": os.environ.get("WHERE", "before") + "\\n"}}}}}}}]
+if os.environ.get("NIXUS_LOCAL"):
+    modules.append({"nodes": {"b": {"host": mkOverride(10, "localhost")}}})
+"""
+
+
+def _python_the_test_hosts_see() -> str:
+    """An interpreter of this Python's version outside /root and /home (which a test host has
+    its own of), to run nixus inside a test host."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (Path(sys.executable).resolve(), Path("/usr/bin") / version, Path("/usr/local/bin") / version):
+        if candidate.exists() and not str(candidate).startswith(("/root/", "/home/", "/nix/")):
+            return str(candidate)
+    pytest.skip(f"no {version} outside /root, /home and /nix to run nixus inside a test host")
+
+
+def test_localhost_is_deployed_without_ssh(testbed_fleet: TestbedFleet) -> None:
+    """nixus run on b itself (inside b's namespaces), deploying `host = "localhost"`."""
+    tb = testbed_fleet
+    python = _python_the_test_hosts_see()
+    tb.write(LOCAL_B)
+    assert tb.nixus("testbed", "up").code == 0
+    assert tb.nixus("deploy").code == 0
+    b = tb.host("b")
+    log = Path(b["dir"]) / "var" / "log" / "sshd.log"
+    logins = log.read_text().count("Accepted publickey")
+    here = os.readlink("/proc/self/ns/mnt")
+    # (The check inside refuses to deploy unless this really runs in b's mount namespace.)
+    inside = (f"import os, sys; assert os.readlink('/proc/self/ns/mnt') != {here!r}; "
+              "from nixus_py.launch import main; sys.argv = ['nixus', 'deploy', '--json']; main()")
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    r = subprocess.run(["nsenter", "-t", str(b["pid"]), "-m", "-n", f"--wd={tb.dir}", "--", "env", "NIXUS_LOCAL=1",
+                        "WHERE=after", f"PYTHONPATH={ROOT}:{site}", python, "-c", inside],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = json.loads(r.stdout)[0]
+    assert result["outcome"] == "switched"
+    assert log.read_text().count("Accepted publickey") == logins  # no ssh at all
+    assert tb.ssh("root", "b", "cat /etc/where").stdout == "after\n"
+    assert _current(tb, "b") == result["new"]
+    assert tb.ssh("root", "b", "readlink -e /nix/var/nix/profiles/system").stdout.strip() == result["new"]
 
 
 def test_proxy_jump_reaches_a_host_only_through_another(testbed_fleet: TestbedFleet) -> None:
@@ -496,7 +548,7 @@ def test_goals_test_boot_and_dry_activate(testbed_fleet: TestbedFleet) -> None:
     old = _current(tb, "b")
     _two_nodes(tb, '{"environment": {"etc": {"goal": {"text": "new\\n"}}}}')
     dry = json.loads(tb.nixus("deploy", "--on", "b", "--goal", "dry-activate", "--json").out)[0]
-    assert dry["outcome"] == "dry-run" and _current(tb, "b") == old and profile() == old
+    assert dry["outcome"] == "dry-activated" and _current(tb, "b") == old and profile() == old
     tested = json.loads(tb.nixus("deploy", "--on", "b", "--goal", "test", "--json").out)[0]
     assert tested["outcome"] == "switched" and _current(tb, "b") == tested["new"] and profile() == old
     assert tb.ssh("root", "b", "cat /etc/goal").stdout == "new\n"

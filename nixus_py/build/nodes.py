@@ -24,8 +24,7 @@ from ..fleet.evaluate import Fleet
 from ..fleet.nixos_facts import FACTS_NIX
 from ..nixlang import NixPath, NixValue, quote_string
 from ..render.node import RenderedNode, Renderer
-from ..settings import private_dir
-from ..testbed.hosts import TESTBED_OS
+from ..settings import TESTBED_OS, private_dir
 
 NIX_OPTS = ["--option", "substituters", ""]
 

@@ -14,28 +14,27 @@ from ..fleet.evaluate import load_fleet
 from ..fleet.select import select_nodes
 from ..progress import HostProgress
 from ..record.state import State
+from .goals import Goal, Outcome
 
 FileOpt = typer.Option(None, "-f", "--file", help="Fleet file (default ./fleet.py, else ./fleet.nix).")
 OnOpt = typer.Option(None, "--on", help="Nodes to act on: names, globs and @tags, comma-separated.")
-GOALS = ("switch", "boot", "test", "dry-activate")
 
 
 def deploy(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
-           goal: str = typer.Option("switch", "--goal", help="switch, boot, test or dry-activate."),
+           goal: str = typer.Option(Goal.SWITCH.value, "--goal", help="switch, boot, test or dry-activate."),
            parallel: Optional[int] = typer.Option(None, "--parallel", help="Hosts in flight (default deploy.parallel)."),
            keep_going: bool = typer.Option(False, "--keep-going", help="Go on starting hosts after one failed."),
            dry_run: bool = typer.Option(False, "--dry-run", help="Build and copy, but switch nothing."),
            as_json: bool = typer.Option(False, "--json", help="Machine-readable results.")) -> None:
     """Build, copy and switch each selected node with confirm-or-rollback. Exit 1 if any host failed."""
-    from .run import GOOD, Deployment  # asyncssh and networkx: imported when deploying
-    if goal not in GOALS:
-        raise NixusError(f"--goal {goal}: expected one of {', '.join(GOALS)}")
+    from .run import Deployment  # asyncssh: imported when deploying
+    chosen = Goal.parse(goal)
     fleet = load_fleet(file)
     nodes = select_nodes(fleet.config["nodes"], on)
     nodes = [n for n in nodes if fleet.config["nodes"][n]["enable"]]
     jobs = parallel or fleet.config["deploy"]["parallel"]
     with HostProgress(nodes, f"nixus deploy ({goal})") as progress:
-        deployment = Deployment(fleet, nodes, goal, jobs, keep_going, dry_run, progress.update)  # type: ignore[arg-type]
+        deployment = Deployment(fleet, nodes, chosen, jobs, keep_going, dry_run, progress.update)
         results = deployment.run()
     if as_json:
         typer.echo(json.dumps([{"node": r.node, "outcome": r.outcome, "message": r.message, "old": r.old_path,
@@ -46,10 +45,10 @@ def deploy(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
             line = f"{r.node}: {r.outcome}"
             if r.copied_paths:
                 line += f" (copied {r.copied_paths} paths, {r.copied_bytes / 1e6:.1f} MB)"
-            if r.message and r.outcome not in ("switched",):
+            if r.message and r.outcome is not Outcome.SWITCHED:
                 line += f" — {r.message.splitlines()[0]}"
             typer.echo(line)
-    bad = [r.node for r in results if r.outcome not in GOOD]
+    bad = [r.node for r in results if not r.ok]
     summary = f"{len(results) - len(bad)} of {len(results)} hosts ok"
     if deployment.unrecorded is not None:
         sys.stderr.write(f"error: {summary}, but not all are recorded: {deployment.unrecorded}\n")

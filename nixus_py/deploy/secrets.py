@@ -13,14 +13,12 @@ import shlex
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..evaluate.errors import NixusError
 from ..fleet.lock import key_file
 from ..nixlang import quote_string
-
-if TYPE_CHECKING:  # (asyncssh is imported only by the commands that connect: `plan` checks secrets too)
-    from .transport import Connection
+from .host import Shell
 
 REMOTE_DIR = "/nix/var/nixus/secrets"
 STAGING_DIR = ".nixus-secrets"  # in the login user's home, when that is not root
@@ -78,24 +76,24 @@ def fingerprint(secrets: list[Secret]) -> str:
     return h.hexdigest()
 
 
-async def stage(conn: Connection, system: str, secrets: list[Secret]) -> None:
+async def stage(shell: Shell, system: str, secrets: list[Secret]) -> None:
     """Put the secrets of `system` into its own directory on the host (not yet installed): the
     files under files/, a manifest saying where each goes, and their fingerprint.
 
-    The sftp session runs as the login user. As root it writes them in place; any other user
-    writes them into a directory of its own (mode 0700), which a root command then moves into
-    place, owned by root."""
+    The files are written as the login user (over ssh, by its sftp session). As root it writes
+    them in place; any other user writes them into a directory of its own (mode 0700), which a
+    root command then moves into place, owned by root."""
     generation = Path(system).name
-    as_root = conn.target.user == "root"
+    as_root = shell.target.user == "root"
     directory = f"{REMOTE_DIR}/{generation}" if as_root else f"{STAGING_DIR}/{generation}"
     if not as_root:  # a fresh directory, and where it is (the user's home)
-        home = (await conn.run(f"rm -rf {shlex.quote(directory)} && pwd", timeout=30, root=False)).stdout.strip()
-    await conn.make_dirs(f"{directory}/files", 0o700)
+        home = (await shell.run(f"rm -rf {shlex.quote(directory)} && pwd", timeout=30, root=False)).stdout.strip()
+    await shell.make_dirs(f"{directory}/files", 0o700)
     manifest = "".join(f"{s.name}\t{s.path}\t{s.user}\t{s.group}\t{s.mode}\n" for s in secrets)
     files = {f"files/{s.name}": s.content for s in secrets}
     files |= {"manifest": manifest.encode(), "fingerprint": fingerprint(secrets).encode()}
-    await asyncio.gather(*(conn.write_file(f"{directory}/{name}", data, 0o400) for name, data in files.items()))
+    await asyncio.gather(*(shell.write_file(f"{directory}/{name}", data, 0o400) for name, data in files.items()))
     if not as_root:
         staged, target = shlex.quote(f"{home}/{directory}"), shlex.quote(f"{REMOTE_DIR}/{generation}")
-        await conn.run(f"mkdir -p -m 700 {REMOTE_DIR} && rm -rf {target} && "
-                       f"chown -R root:root {staged} && mv {staged} {target}", timeout=30)
+        await shell.run(f"mkdir -p -m 700 {REMOTE_DIR} && rm -rf {target} && "
+                        f"chown -R root:root {staged} && mv {staged} {target}", timeout=30)

@@ -1,56 +1,98 @@
 """The deployer's side of switch-then-confirm: start the host's switcher, follow its states as
-the host reports them, and confirm over a new ssh connection; the host rolls itself back when
-no confirmation comes.
+the host reports them, and confirm over a new connection; the host rolls itself back when no
+confirmation comes.
 
-One command starts the switcher and follows it until the new system is active; one command on
-the confirming connection confirms and follows it to the end. No polling from here.
+The switcher (switcher.sh, run on the host detached from the session that starts it) is
+driven by three commands: `start` (follows the switch until the new system is active),
+`confirm` (run over the new connection, follows it to the end) and `watch` (follows it again
+after a dropped connection). No polling from here. How the commands reach the host is the
+`Host`'s business.
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
 import shlex
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .transport import CONNECT_TIMEOUT, Connection, HostError, HostKeyMismatch, Unreachable
+from .goals import SHOWN, Goal, Step, SwitchState
+from .host import Host
 
 SWITCHER = Path(__file__).with_name("switcher.sh")
 REMOTE_SWITCHER = "/run/nixus/switcher.sh"
-RECONNECT_PAUSE = 1.0  # seconds between attempts to get back to a host that dropped us
-CONFIRM_RETRY = 0.2  # seconds between attempts to confirm while the host's sshd does not answer
-FINAL = ("committed", "rolled-back", "failed", "done")
+_RUN_SWITCHER = f'exec "$(command -v bash || echo /bin/sh)" {REMOTE_SWITCHER}'
+
+
+@dataclass(frozen=True)
+class SwitchRequest:
+    """One switch: its id (which names its directory on the host), the system and the goal."""
+
+    id: str
+    system: str
+    goal: Goal
+    switch_timeout: int
+    success_timeout: int
+
+    @property
+    def activation_limit(self) -> int:
+        """Seconds from the start until the new system is active, at the most."""
+        return self.switch_timeout + 30
+
+    @property
+    def limit(self) -> int:
+        """Seconds from activation to the switch's end, at the most (confirmation, or rollback)."""
+        return self.success_timeout + self.switch_timeout + 30
+
+    def start(self) -> str:
+        """The command that installs the switcher (given as its input), starts it and follows it
+        until the new system is active."""
+        args = " ".join(shlex.quote(str(a)) for a in (self.id, self.system, self.goal, self.switch_timeout,
+                                                      self.success_timeout))
+        return (f"mkdir -p -m 700 /run/nixus && cat > {REMOTE_SWITCHER}.new && "
+                f"mv -f {REMOTE_SWITCHER}.new {REMOTE_SWITCHER} && {_RUN_SWITCHER} start {args}")
+
+    def watch(self, until: str) -> str:
+        """The command that follows the switch until `activated` or `final`; the seconds it may
+        take go after it."""
+        return f"{_RUN_SWITCHER} watch {shlex.quote(self.id)} {until}"
+
+    def confirm(self) -> str:
+        """The command that confirms the switch and follows it to its end."""
+        return f"{_RUN_SWITCHER} confirm {shlex.quote(self.id)} {self.limit}"
 
 
 @dataclass
 class SwitchOutcome:
     """How a switch ended on the host, in the host's own words."""
 
-    state: str  # committed | rolled-back: <why> | failed: <why> | done: ...
+    state: SwitchState
     old: str | None
     log: str
 
     @property
     def ok(self) -> bool:
-        return self.state == "committed" or self.state.startswith("done")
+        return self.state.ok
 
 
 @dataclass
-class _Report:
-    """What the host's `switcher.sh watch` has said so far: states, then the final record."""
+class SwitchReport:
+    """What the host's switcher has said so far: states, then the final record (the previous
+    system and the activation log). Its lines go to `line`, whichever command printed them."""
 
     on_phase: Callable[[str], None]
-    state: str = ""
+    state: SwitchState | None = None
     old: str | None = None
     log: list[str] = field(default_factory=list)
     in_log: bool = False
 
     @property
     def final(self) -> bool:
-        return self.state.startswith(FINAL)
+        return self.state is not None and self.state.final
+
+    @property
+    def activated(self) -> bool:
+        return self.state is not None and self.state.step is Step.ACTIVATED
 
     def line(self, text: str) -> None:
         if self.in_log:
@@ -59,83 +101,26 @@ class _Report:
             self.in_log = True
         elif text.startswith("old "):
             self.old = text[4:].strip() or None
-        elif text.startswith("state ") and text[6:] != self.state:
-            self.state = text[6:]
-            if self.state in ("activating", "activated") or self.state.startswith("rolling-back"):
-                self.on_phase(self.state.split(":")[0])
+        elif text.startswith("state "):
+            state = SwitchState.parse(text[6:])
+            if state is not None and state != self.state:
+                self.state = state
+                if state.step in SHOWN:
+                    self.on_phase(str(state.step))
+
+    def outcome(self) -> SwitchOutcome:
+        state = self.state or SwitchState(Step.FAILED, "the switcher left no state")
+        return SwitchOutcome(state, self.old, "\n".join(self.log))
 
 
-async def switch(conn: Connection, deploy_id: str, system: str, goal: str, switch_timeout: int,
-                 success_timeout: int, on_phase: Callable[[str], None]) -> SwitchOutcome:
-    """Activate `system` on the host with the goal's semantics; returns the host's final record."""
-    report = _Report(on_phase)
-    args = " ".join(shlex.quote(str(a)) for a in (deploy_id, system, goal, switch_timeout, success_timeout))
-    switcher = f'exec "$(command -v bash || echo /bin/sh)" {REMOTE_SWITCHER}'
-    start = (f"mkdir -p -m 700 /run/nixus && cat > {REMOTE_SWITCHER}.new && "
-             f"mv -f {REMOTE_SWITCHER}.new {REMOTE_SWITCHER} && {switcher} start {args}")
-    watch = f"{switcher} watch {shlex.quote(deploy_id)}"
-    opened: list[Connection] = []
-    try:
-        conn = await _follow(conn, start, f"{watch} activated", report, switch_timeout + 30, opened,
-                             input=SWITCHER.read_text())
-        limit = success_timeout + switch_timeout + 30
-        if report.state == "activated":
-            on_phase("confirming")
-            fresh = await _fresh(conn, success_timeout)
-            if fresh is not None:  # confirm, and hear the end over the same new connection
-                opened.append(fresh)
-                conn = await _follow(fresh, f"{switcher} confirm {shlex.quote(deploy_id)} {limit}", f"{watch} final",
-                                     report, limit, opened)
-        if not report.final:  # not confirmed (the host rolls back by itself), or the switch went wrong
-            await _follow(conn, f"{watch} final {limit}", f"{watch} final", report, limit, opened)
-    finally:
-        for c in opened:
-            await c.close()
-    return SwitchOutcome(report.state or "failed: the switcher left no state", report.old, "\n".join(report.log))
-
-
-async def _fresh(conn: Connection, seconds: float) -> Connection | None:
-    """A NEW connection to the host (never a reused one): proof that the new system still lets
-    us in. Tried until `seconds` pass, as sshd may be restarting just then; None when it does
-    not let us in (or presents another host key)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        left = deadline - time.monotonic()
-        try:
-            return await Connection.open(conn.target, timeout=max(1.0, min(CONNECT_TIMEOUT, left)))
-        except HostKeyMismatch:
-            return None
-        except HostError:
-            if time.monotonic() + CONFIRM_RETRY >= deadline:
-                return None
-            await asyncio.sleep(CONFIRM_RETRY)
-
-
-async def _follow(conn: Connection, command: str, again: str, report: _Report, seconds: float,
-                  opened: list[Connection], input: str = "") -> Connection:
-    """Run `command`, feeding its lines to `report`, until it ends or `seconds` pass. When the
-    connection drops (an sshd restart), reconnect and run `again` (given the seconds left) instead.
-    Returns the connection that heard the end."""
-    deadline = time.monotonic() + seconds
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return conn
-        try:
-            result = await conn.stream(command, report.line, input=input, timeout=left + 5)
-        except Unreachable:
-            result = None
-        if result is not None:
-            if result.code != 0 and not report.state:
-                raise HostError(f"{conn.target.node}: cannot start the switcher ({result.code}): "
-                                f"{result.stderr.strip()[-500:]}")
-            return conn
-        while time.monotonic() < deadline:
-            await asyncio.sleep(RECONNECT_PAUSE)
-            try:
-                conn = await Connection.open(conn.target)
-            except HostError:
-                continue
-            opened.append(conn)
-            break
-        command, input = f"{again} {math.ceil(deadline - time.monotonic())}", ""
+async def switch(host: Host, request: SwitchRequest, on_phase: Callable[[str], None]) -> SwitchOutcome:
+    """Activate the request's system on the host with its goal's semantics; the host's final
+    record."""
+    report = SwitchReport(on_phase)
+    await host.start_switch(request, report)
+    if request.goal.needs_confirmation and report.activated:
+        on_phase("confirming")
+        await host.confirm(request, report)
+    if not report.final:  # not confirmed (the host rolls back by itself), or the switch went wrong
+        await host.follow(request, report)
+    return report.outcome()

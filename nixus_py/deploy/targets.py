@@ -1,5 +1,6 @@
 """Where each node is and how to reach it, from the evaluated fleet: its ssh target, through
-the chain of its `proxyJump` nodes."""
+the chain of its `proxyJump` nodes, and the `Host` that reaches it (this machine itself for
+`localhost`, else over ssh)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 from ..evaluate.errors import NixusError
 from ..fleet.evaluate import Fleet
 from ..fleet.provenance import Fact
+from .host import Host
+from .local_host import LocalHost, LocalShell
+from .ssh_host import SshHost
 from .transport import Target
 
 
@@ -30,18 +34,24 @@ def _target(fleet: Fleet, name: str, identity_file: str | None, known_hosts: str
     node = nodes[name]
     jump = node["proxyJump"]
     fact = Fact(fleet.evaluation.options["nodes"], ("nodes",))
-    if not node["hostKeys"] and known_hosts is None:
-        raise fact.error((name,), f"has no hostKeys, so nixus cannot tell {name} from an impostor: set "
-                                  f"nodes.{name}.hostKeys (what `ssh-keyscan -t ed25519 {node['address']}` prints, "
-                                  "checked by hand), or set deploy.knownHostsFile (e.g. \"~/.ssh/known_hosts\") "
-                                  "to trust what that file says of the nodes without them")
     if jump is not None:
         if jump not in nodes:
             raise fact.error((name, "proxyJump"), f"names `{jump}', which is not a node")
         if jump == name or jump in reached_from:
             chain = " -> ".join((*reached_from, name, jump))
             raise fact.error((name, "proxyJump"), f"makes a circle of jump hosts ({chain})")
-    return Target(node=name, host=node["address"], port=node["port"], user=node["user"],
-                  host_keys=tuple(node["hostKeys"]), known_hosts=known_hosts, identity_file=identity_file,
-                  privilege=tuple(node["privilegeEscalationCommand"]),
-                  jump=_target(fleet, jump, identity_file, known_hosts, (*reached_from, name)) if jump else None)
+    target = Target(node=name, host=node["address"], port=node["port"], user=node["user"],
+                    host_keys=tuple(node["hostKeys"]), known_hosts=known_hosts, identity_file=identity_file,
+                    privilege=tuple(node["privilegeEscalationCommand"]),
+                    jump=_target(fleet, jump, identity_file, known_hosts, (*reached_from, name)) if jump else None)
+    if not target.host_keys and known_hosts is None and not target.local:  # (locally, no ssh: no host key)
+        raise fact.error((name,), f"has no hostKeys, so nixus cannot tell {name} from an impostor: set "
+                                  f"nodes.{name}.hostKeys (what `ssh-keyscan -t ed25519 {node['address']}` prints, "
+                                  "checked by hand), or set deploy.knownHostsFile (e.g. \"~/.ssh/known_hosts\") "
+                                  "to trust what that file says of the nodes without them")
+    return target
+
+
+async def connect(target: Target) -> Host:
+    """The host of a target: this machine for `localhost` (no ssh), else over ssh."""
+    return LocalHost(LocalShell(target)) if target.local else await SshHost.open(target)

@@ -1,77 +1,28 @@
 """How nixus talks to a host: one asyncssh connection per host, strict host-key checking,
-explicit timeouts, and errors that say which host and why.
-
-Large streams (a closure of many megabytes) are the exception: asyncssh encrypts in Python, at
-about 60 MB/s on a small machine where OpenSSH's `ssh` does well over 100 MB/s, so they go over
-a second connection made by `ssh` (when it is installed), checked against the same host keys.
-"""
+explicit timeouts, and errors that say which host and why."""
 
 from __future__ import annotations
 
 import asyncio
-import ctypes.util
 import fcntl
 import functools
-import os
 import re
 import shlex
-import shutil
-import sys
-import tempfile
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..evaluate.errors import NixusError
+import asyncssh
 
-
-@contextmanager
-def _libraries_from_linker_cache() -> Iterator[None]:
-    """Let ctypes look up shared libraries in the dynamic linker's cache only. asyncssh looks for
-    liboqs (post-quantum key exchange) when it is imported; where liboqs is not installed,
-    find_library then runs gcc and ld for each of two names: 15-30 ms of every deploy's start.
-    A liboqs installed as a system library is in that cache."""
-    find, in_cache = ctypes.util.find_library, getattr(ctypes.util, "_findSoname_ldconfig", None)
-    if in_cache is None or not sys.platform.startswith("linux"):
-        yield
-        return
-    ctypes.util.find_library = in_cache
-    try:
-        yield
-    finally:
-        ctypes.util.find_library = find
-
-
-with _libraries_from_linker_cache():
-    import asyncssh
+from .host import HostError, HostKeyMismatch, Result, Unreachable, command_failed, command_overdue
 
 T = TypeVar("T")
 Process = asyncssh.SSHClientProcess[bytes]
 CONNECT_TIMEOUT = 10.0
-# Streams of at least this many bytes go over OpenSSH. For one host on a 2-core machine the second
-# connection's setup (a process, a key exchange, a login: 0.1-0.3 s) pays off from about 64 MB;
-# but the channels of all hosts share this one Python thread, while each `ssh` is a process.
-OPENSSH_BYTES = 32 << 20
 CHUNK = 1 << 20  # bytes per read from a local pipe (and its buffer size)
 FEED_TIMEOUT = 3600.0  # seconds for a command to take a stream
-# OpenSSH's ciphers with AES-GCM first: the fastest where both ends have AES instructions, while
-# OpenSSH's default first choice, chacha20-poly1305, is the fastest where they do not.
-AES_GCM = "aes128-gcm@openssh.com,aes256-gcm@openssh.com"
-AES_FIRST = f"{AES_GCM},chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr"
-
-
-class HostError(NixusError):
-    """Something went wrong with one host; the others carry on."""
-
-
-class HostKeyMismatch(HostError):
-    """The host presented a key the fleet does not list for it: nothing is sent to it."""
-
-
-class Unreachable(HostError):
-    """The host could not be reached (network, sshd down, authentication refused)."""
+AES_GCM = "aes128-gcm@openssh.com,aes256-gcm@openssh.com"  # asyncssh's first choice where we have AES
 
 
 @dataclass(frozen=True)
@@ -89,7 +40,12 @@ class Target:
     jump: Target | None = None
 
     def describe(self) -> str:
-        return f"{self.user}@{self.host}:{self.port}"
+        return "this machine, without ssh" if self.local else f"{self.user}@{self.host}:{self.port}"
+
+    @property
+    def local(self) -> bool:
+        """Whether the node is the machine nixus runs on (`host = "localhost"`): no ssh then."""
+        return self.host == "localhost" and self.jump is None
 
     def as_root(self, command: str) -> str:
         """A shell command line that runs `command` as root on the host (as it is when we log in
@@ -100,13 +56,6 @@ class Target:
 
 
 @dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str = ""
-
-
-@dataclass
 class Connection:
     """An open ssh connection to one host, reused for all its commands."""
 
@@ -114,7 +63,6 @@ class Connection:
     conn: asyncssh.SSHClientConnection
     tunnel: Connection | None = field(default=None, repr=False)
     sftp: asyncio.Future[asyncssh.SFTPClient] | None = field(default=None, repr=False)
-    ciphers: asyncio.Future[list[str]] | None = field(default=None, repr=False)
 
     @classmethod
     async def open(cls, target: Target, timeout: float = CONNECT_TIMEOUT) -> Connection:
@@ -156,8 +104,7 @@ class Connection:
         result = Result(proc.exit_status if proc.exit_status is not None else -1,
                         _text(proc.stdout), _text(proc.stderr))
         if check and result.code != 0:
-            raise HostError(f"{self.target.node}: `{command.split()[0]}' failed ({result.code}): "
-                            f"{result.stderr.strip()[-500:]}")
+            raise command_failed(self.target.node, command, result)
         return result
 
     async def stream(self, command: str, on_line: Callable[[str], None], *, input: str = "",
@@ -185,7 +132,7 @@ class Connection:
         try:
             return await asyncio.wait_for(work, timeout)
         except asyncio.TimeoutError:
-            raise HostError(f"{self.target.node}: `{command.split()[0]}' did not finish within {timeout:.0f} s") from None
+            raise command_overdue(self.target.node, command, timeout) from None
         except (OSError, asyncssh.Error) as e:
             raise Unreachable(f"{self.target.node}: connection lost: {_reason(e)}") from None
 
@@ -194,30 +141,12 @@ class Connection:
         return await self._within(command, self.conn.create_process(self.target.as_root(command), encoding=None),
                                   timeout)
 
-    def prefers_openssh(self, size: int) -> bool:
-        """Whether a stream of `size` bytes should take OpenSSH's client (see OPENSSH_BYTES)."""
-        return size >= OPENSSH_BYTES and self.target.jump is None and shutil.which("ssh") is not None
-
     async def feed(self, command: str, source: int, timeout: float = FEED_TIMEOUT,
                    started: Process | None = None) -> Result:
         """Run a command with its stdin streamed from `source`, the read end of a local pipe
         (taken over and closed here); or feed `started`, that command already running."""
         _widen(source)
-        try:
-            return await self._feed_channel(started or await self.start(command), source, timeout)
-        except asyncio.TimeoutError:
-            raise _not_taken(self.target, command, timeout) from None
-
-    def openssh_stream(self, command: str) -> OpenSSHStream:
-        """Start a command on the host, over a connection of its own made by OpenSSH's `ssh`, that
-        reads what is written to the stream's pipe: it connects and logs in meanwhile."""
-        read, write = os.pipe()
-        _widen(read)
-        return OpenSSHStream(self.target, command, write,
-                             asyncio.ensure_future(self._feed_openssh(self.target.as_root(command), read)))
-
-    async def _feed_channel(self, proc: Process, source: int, timeout: float) -> Result:
-        """`feed` over this connection: what comes out of the pipe is written to a channel."""
+        proc = started or await self.start(command)
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=CHUNK)
         pipe, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
@@ -231,6 +160,9 @@ class Connection:
             except BrokenPipeError:
                 pass  # the command stopped reading: how it ended says why
             done = await asyncio.wait_for(proc.wait(check=False), timeout)
+        except asyncio.TimeoutError:
+            raise HostError(f"{self.target.node}: `{command.split()[0]}' did not take the stream within "
+                            f"{timeout:.0f} s") from None
         except (OSError, asyncssh.Error) as e:
             raise Unreachable(f"{self.target.node}: connection lost while sending: {_reason(e)}") from None
         finally:
@@ -239,70 +171,6 @@ class Connection:
             raise Unreachable(f"{self.target.node}: connection lost while sending")
         return Result(done.exit_status if done.exit_status is not None else -1, _text(done.stdout),
                       _text(done.stderr))
-
-    async def _feed_openssh(self, command: str, source: int) -> Result:
-        """A command fed from `source` over a connection of its own made by OpenSSH's `ssh`, which
-        accepts only the node's host keys (as asyncssh does), logs in with the same identity and
-        reads the pipe itself."""
-        with tempfile.TemporaryDirectory(prefix="nixus-ssh-") as tmp:
-            try:
-                # (Shielded: the answer is shared, and this stream may be abandoned.)
-                options = self._openssh_options(Path(tmp)) + await asyncio.shield(self.openssh_ciphers())
-                proc = await asyncio.create_subprocess_exec(
-                    "ssh", *options, "--", self.target.host, command, stdin=source, stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE)
-            finally:
-                os.close(source)
-            try:
-                out, err = await proc.communicate()
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
-        if proc.returncode == 255:  # ssh's own failure: connecting, the host key, the login
-            reason = (_text(err).strip().splitlines() or ["exit 255"])[-1]
-            if "Host key verification failed" in reason:
-                raise _host_key_refused(self.target, f"ssh: {reason}")
-            raise Unreachable(f"{self.target.node}: ssh to {self.target.describe()} failed: {reason}")
-        return Result(proc.returncode or 0, _text(out), _text(err))
-
-    def _openssh_options(self, directory: Path) -> list[str]:
-        """ssh's options for this target (its host goes after a `--`): strict host-key checking
-        against the node's `hostKeys` (else ~/.ssh/known_hosts), no prompts, no forwarding."""
-        t = self.target
-        options = ["-T", "-x", "-a", "-p", str(t.port), "-l", t.user, "-o", "BatchMode=yes",
-                   "-o", "StrictHostKeyChecking=yes", "-o", "ClearAllForwardings=yes",
-                   "-o", f"ConnectTimeout={CONNECT_TIMEOUT:.0f}", "-o", "ServerAliveInterval=5",
-                   "-o", "ServerAliveCountMax=3", "-o", "LogLevel=ERROR"]
-        if t.host_keys:
-            # Under an alias, so that only these keys count, whatever address or port the host has.
-            alias = "nixus-" + re.sub(r"[^A-Za-z0-9._-]", "_", t.node)
-            known = directory / "known_hosts"
-            known.write_text("".join(f"{alias} {' '.join(k.split()[:2])}\n" for k in t.host_keys))
-            options += ["-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
-                        "-o", f"HostKeyAlias={alias}"]
-        else:
-            options += ["-o", f"UserKnownHostsFile={t.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null"]
-        if t.identity_file:
-            options += ["-i", t.identity_file, "-o", "IdentitiesOnly=yes"]
-        return options
-
-    def openssh_ciphers(self) -> asyncio.Future[list[str]]:
-        """OpenSSH's cipher options for this host, asked once (call early to ask while other
-        work goes on)."""
-        if self.ciphers is None:
-            self.ciphers = asyncio.ensure_future(self._cipher_options())
-        return self.ciphers
-
-    async def _cipher_options(self) -> list[str]:
-        """AES-GCM first for OpenSSH when this machine and the host both have AES instructions."""
-        if not _has_aes_instructions():
-            return []
-        try:
-            host = await self.run("grep -qw aes /proc/cpuinfo", timeout=30, check=False, root=False)
-        except HostError:
-            return []
-        return ["-o", f"Ciphers={AES_FIRST}"] if host.code == 0 else []
 
     def sftp_session(self) -> asyncio.Future[asyncssh.SFTPClient]:
         """The connection's one sftp session, started on first use (call early to start it
@@ -343,36 +211,6 @@ class Connection:
             pass
         if self.tunnel is not None:
             await self.tunnel.close()
-
-
-@dataclass
-class OpenSSHStream:
-    """A command on the host reading what is written to `fd` (Connection.openssh_stream)."""
-
-    target: Target
-    command: str
-    fd: int  # the write end of its input; closed by whoever writes the stream
-    done: asyncio.Future[Result]
-
-    async def result(self, timeout: float = FEED_TIMEOUT) -> Result:
-        """How the command ended, once the stream is written."""
-        try:
-            return await asyncio.wait_for(self.done, timeout)
-        except asyncio.TimeoutError:
-            raise _not_taken(self.target, self.command, timeout) from None
-
-    async def abandon(self) -> None:
-        """Not needed after all: stop `ssh` wherever it is, and close the input unwritten."""
-        self.done.cancel()
-        try:
-            await self.done
-        except (asyncio.CancelledError, HostError, OSError):
-            pass
-        os.close(self.fd)
-
-
-def _not_taken(target: Target, command: str, timeout: float) -> HostError:
-    return HostError(f"{target.node}: `{command.split()[0]}' did not take the stream within {timeout:.0f} s")
 
 
 @functools.cache

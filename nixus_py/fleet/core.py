@@ -227,6 +227,10 @@ def fleet_module(config: Any, nodes: Any, options: Any, **_: Any) -> dict:
             "deploy": {
                 "parallel": mkOption(type=types.ints.positive, default=10,
                                      description="How many hosts nixus deploys at once."),
+                "identityFile": mkOption(
+                    type=types.nullOr(types.str), default=None,
+                    description="The private key file nixus deploys with (read only by ssh; never copied "
+                                "into the store or onto a command line); the ssh agent when null."),
                 "knownHostsFile": mkOption(
                     type=types.nullOr(types.str), default=None,
                     description="A known_hosts file (e.g. `~/.ssh/known_hosts`) to check the nodes that "

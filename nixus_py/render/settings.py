@@ -1,8 +1,9 @@
 """A node's settings as data: every option path it sets, each value with its origin and why.
 
 This is what `nixus plan` compares between the last deploy and now, and what the state
-records next to the rendered module. Plain data here: a deploy writes it without pydantic (an
-import that would be a sixth of a deploy with nothing to do); `plan` reads it into models.
+records next to the rendered module. `Setting` is its one schema: a deploy writes plain dicts
+of that shape without pydantic (an import that would be a sixth of a deploy with nothing to
+do); `plan` checks the recorded ones against the same TypedDict as it reads them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import NotRequired, TypedDict  # (pydantic reads only these TypedDicts on 3.11)
+
 from ..evaluate.errors import show_option
 from ..evaluate.modules import ModuleRef
 from ..evaluate.properties import Property, force
@@ -20,11 +23,18 @@ from ..nixlang import Annotated, NixValue, NixWriter
 from .node import origin
 
 
-SettingData = dict[str, str]  # one value set at an option path: {"value" (Nix text), "origin", "why"}
-NodeSettingData = dict[str, list[SettingData]]
+class Setting(TypedDict):
+    """One value set at an option path: as Nix text, with where it came from and why."""
+
+    value: str
+    origin: str
+    why: NotRequired[str]
 
 
-def node_settings(configuration: DeferredModule, fleet_file: Path) -> NodeSettingData:
+NodeSettings = dict[str, list[Setting]]  # option path -> its values
+
+
+def node_settings(configuration: DeferredModule, fleet_file: Path) -> NodeSettings:
     """Flatten a node's configuration definitions into option path → settings."""
     base = fleet_file.resolve().parent
     flat = _Flattener()
@@ -37,7 +47,7 @@ class _Flattener:
     """Collects one node's settings, writing all its values with one writer."""
 
     def __init__(self) -> None:
-        self.out: NodeSettingData = {}
+        self.out: NodeSettings = {}
         self.writer = NixWriter(indent=None)
 
     def walk(self, value: Any, path: tuple, where: str, why: str) -> None:
@@ -57,11 +67,11 @@ class _Flattener:
         else:
             self._at(path).append(self._setting(value, where, why))
 
-    def _at(self, path: tuple) -> list[SettingData]:
+    def _at(self, path: tuple) -> list[Setting]:
         """The settings at an option path, as the plan names it."""
         return self.out.setdefault(show_option(path) if path else "<module>", [])
 
-    def _setting(self, value: Any, where: str, why: str) -> SettingData:
+    def _setting(self, value: Any, where: str, why: str) -> Setting:
         """One value as the plan shows it, with its origin and why."""
         if callable(value) and not isinstance(value, NixValue):
             text = "<function>"  # a Python module function: the plan compares its settings instead
@@ -73,5 +83,5 @@ class _Flattener:
         return {"value": text, "origin": where, "why": why}
 
 
-def settings_json(settings: NodeSettingData) -> str:
+def settings_json(settings: NodeSettings) -> str:
     return json.dumps(settings, sort_keys=True)

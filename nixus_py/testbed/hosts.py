@@ -23,8 +23,8 @@ from pathlib import Path
 
 from ..evaluate.errors import NixusError
 from ..fleet.formats import node_file
+from ..settings import TESTBED_OS
 
-TESTBED_OS = Path(__file__).resolve().parent / "os" / "nixos"
 BOOT_WAIT = 30.0  # seconds for a test host to boot (its boot activation included) and answer
 
 # The host's init: private mounts, a fresh store on first start, then either the system of the
