@@ -17,7 +17,7 @@ from ..evaluate.errors import NixusError
 if TYPE_CHECKING:
     from .secrets import Secret
     from .store import PathInfo
-    from .switch import SwitchReport, SwitchRequest
+    from .switch import Healed, SwitchReport, SwitchRequest
     from .transport import Target
 
 
@@ -118,6 +118,10 @@ class Host(Protocol):
 
     async def follow(self, request: SwitchRequest, report: SwitchReport) -> None:
         """Follow the switch into `report` until it has ended (or its time is up)."""
+
+    async def heal(self, request: SwitchRequest) -> Healed:
+        """After nixus lost the switch (the host restarted, say): have the host finish or undo a
+        commit that did not end, and say what it runs and boots now."""
 
     async def run(self, command: str, timeout: float = 60.0, check: bool = True) -> Result:
         """Run a shell command as root on the host."""

@@ -210,7 +210,7 @@ class Deployment:
 
     async def _switch(self, r: HostResult, host: Host, node: Any) -> None:
         request = SwitchRequest(self.journal.switch_id, r.new_path or "", self.goal, node["switchTimeout"],
-                                node["successTimeout"])
+                                node["successTimeout"], previous=r.old_path)
         outcome = await switch(host, request, lambda phase: self.progress(r.node, phase, ""))
         r.log, r.message = outcome.log, str(outcome.state)
         r.outcome = Outcome.of_switch(outcome.state, self.goal)

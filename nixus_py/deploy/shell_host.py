@@ -11,7 +11,9 @@ from pathlib import Path
 
 from .host import HostError, Result, Shell, Systems, Unreachable
 from .secrets import REMOTE_DIR, Secret, stage
-from .switch import SWITCHER, SwitchReport, SwitchRequest
+from .switch import SWITCHER, Healed, SwitchReport, SwitchRequest
+
+BOOT_WAIT = 120.0  # seconds a host that restarted may take to let nixus in again
 
 
 class ShellHost:
@@ -42,6 +44,20 @@ class ShellHost:
         watch = request.watch("final")
         self._following = await self._follow(self._following, f"{watch} {request.limit}", watch, report,
                                              request.limit)
+
+    async def heal(self, request: SwitchRequest) -> Healed:
+        shell = self._following
+        for _ in range(2):  # the connection that heard the switch last may have died with the host
+            try:
+                result = await shell.run(request.heal(), input=SWITCHER.read_text(), timeout=request.switch_timeout + 30)
+                return Healed.parse(result.stdout)
+            except Unreachable:
+                again = await self._reconnect(time.monotonic() + BOOT_WAIT)
+                if again is None:
+                    raise
+                self._opened.append(again)
+                shell = self._following = again
+        raise Unreachable(f"{self.node}: lost the connection again while asking what it runs")
 
     async def run(self, command: str, timeout: float = 60.0, check: bool = True) -> Result:
         return await self.shell.run(command, timeout=timeout, check=check)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .goals import SHOWN, Goal, Step, SwitchState
-from .host import Host
+from .host import Host, HostError
 
 SWITCHER = Path(__file__).with_name("switcher.sh")
 REMOTE_SWITCHER = "/run/nixus/switcher.sh"
@@ -33,6 +33,7 @@ class SwitchRequest:
     goal: Goal
     switch_timeout: int
     success_timeout: int
+    previous: str | None = None  # what the host ran before
 
     @property
     def activation_limit(self) -> int:
@@ -56,6 +57,12 @@ class SwitchRequest:
         """The command that follows the switch until `activated` or `final`; the seconds it may
         take go after it."""
         return f"{_RUN_SWITCHER} watch {shlex.quote(self.id)} {until}"
+
+    def heal(self) -> str:
+        """The command that installs the switcher again (given as its input: the host may have
+        restarted) and has it finish or undo a commit that did not end (see `lost`)."""
+        return (f"mkdir -p -m 700 /run/nixus && cat > {REMOTE_SWITCHER}.new && "
+                f"mv -f {REMOTE_SWITCHER}.new {REMOTE_SWITCHER} && {_RUN_SWITCHER} heal {shlex.quote(self.id)}")
 
     def confirm(self) -> str:
         """The command that confirms the switch and follows it to its end."""
@@ -113,6 +120,50 @@ class SwitchReport:
         return SwitchOutcome(state, self.old, "\n".join(self.log))
 
 
+@dataclass(frozen=True)
+class Healed:
+    """What a host said after nixus lost its switch (`switcher.sh heal`): the switch's state if
+    its record is still there (None: gone, the host restarted), what the host runs and boots,
+    and what the switcher did to a commit that had not ended."""
+
+    state: SwitchState | None
+    current: str | None
+    boot: str | None
+    healed: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Healed:
+        said = dict(line.partition(" ")[::2] for line in text.splitlines() if line)
+        state = SwitchState.parse(said["switch"]) if "switch" in said else None
+        return cls(state, said.get("current") or None, said.get("boot") or None, said.get("healed", ""))
+
+
+def lost(request: SwitchRequest, report: SwitchReport, healed: Healed) -> SwitchOutcome:
+    """How a switch ended that nixus stopped hearing from, from what the host says now."""
+    log = "\n".join(report.log)
+    if healed.state is not None and healed.state.final:  # it ended; only the news was lost
+        return SwitchOutcome(healed.state, report.old or request.previous, log)
+    if healed.state is not None:
+        last = str(healed.state)
+        return SwitchOutcome(SwitchState(Step.FAILED, f"the switch did not end in time (last state: {last}); "
+                                         f"the host runs {healed.current or 'nothing'} and boots {healed.boot or 'nothing'}"),
+                             request.previous, log)
+
+    def named(path: str | None) -> str:
+        return {request.system: "the new system", request.previous: "the old system"}.get(path, path or "nothing")
+
+    runs = (f"runs and boots {named(healed.current)}" if healed.boot == healed.current
+            else f"runs {named(healed.current)} and boots {named(healed.boot)}")
+    why = f"the host restarted during the switch; it {runs}"
+    if healed.healed:
+        why += f" (the switcher {healed.healed})"
+    if healed.current == healed.boot == request.system and request.goal.persists:
+        return SwitchOutcome(SwitchState(Step.COMMITTED, why), request.previous, log)
+    if healed.current == healed.boot == request.previous:
+        return SwitchOutcome(SwitchState(Step.ROLLED_BACK, why), request.previous, log)
+    return SwitchOutcome(SwitchState(Step.FAILED, why), request.previous, log)
+
+
 async def switch(host: Host, request: SwitchRequest, on_phase: Callable[[str], None]) -> SwitchOutcome:
     """Activate the request's system on the host with its goal's semantics; the host's final
     record."""
@@ -123,4 +174,11 @@ async def switch(host: Host, request: SwitchRequest, on_phase: Callable[[str], N
         await host.confirm(request, report)
     if not report.final:  # not confirmed (the host rolls back by itself), or the switch went wrong
         await host.follow(request, report)
+    if not report.final and report.state is not None:  # the switcher is lost: ask the host itself
+        try:
+            return lost(request, report, await host.heal(request))
+        except HostError as e:
+            outcome = report.outcome()
+            return SwitchOutcome(SwitchState(outcome.state.step, f"{outcome.state.why}; nixus lost the switch "
+                                             f"and cannot ask the host what it runs ({e})"), outcome.old, outcome.log)
     return report.outcome()

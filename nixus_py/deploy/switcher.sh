@@ -11,6 +11,9 @@
 #       final state; after a final one, print its record: the previous system and the log
 #   switcher.sh confirm ID SECONDS
 #       confirm the switch (the deployer runs this over a new connection), then watch it end
+#   switcher.sh heal ID
+#       after the deployer lost a switch (the host restarted, say): finish or undo a commit
+#       that did not end, then print what the host runs and boots
 #
 # Run by bash where there is one: its `read -t` waits on a FIFO that the other side pokes, so
 # a change is seen at once and waiting starts no process; other shells look every $TICK s.
@@ -22,6 +25,13 @@
 # deployer to confirm over a new ssh connection (by creating $dir/confirmed). Without
 # confirmation, or when activation fails, it switches back to the previous system and its
 # secrets. Every step is written to $dir/state, which `watch` reports.
+#
+# Committing (setting the system profile, then installing the boot entry) is two steps, and
+# the host may restart between them; /run does not survive that. So the switcher writes its
+# intent to $intent (persistent storage) first and removes it when both are done. Whoever takes
+# the lock next (the next switch, or `heal`) finds an intent left behind and makes the profile
+# and the boot entry agree with the system the host runs: it finishes the commit when the host
+# runs the new system, and undoes it otherwise.
 set -u
 mode=$1 id=$2
 base=/run/nixus
@@ -29,6 +39,7 @@ dir=$base/deploys/$id
 lock=$base/lock
 profile=/nix/var/nix/profiles/system
 secrets=/nix/var/nixus/secrets
+intent=/nix/var/nixus/commit
 TICK=0.05  # seconds between looks at a file that another process changes
 umask 077
 shell=${BASH:-/bin/sh}
@@ -89,11 +100,17 @@ case "$mode" in
     shift
     setsid -f "$shell" "$0" run "$@" </dev/null >/dev/null 2>&1
     watch activated $(($4 + 30)) ;;
-  run) ;;
+  run|heal) ;;
   *) echo "switcher.sh: unknown mode $mode" >&2; exit 2 ;;
 esac
 
-new=$3 goal=$4 switch_timeout=$5 success_timeout=$6
+if [ "$mode" = heal ]; then
+  new= goal=heal switch_timeout=300 success_timeout=0
+  # The switch's own record, if it outlived whatever stopped the deployer following it.
+  [ -e "$dir/state" ] && { read -r now < "$dir/state"; printf 'switch %s\n' "$now"; }
+else
+  new=$3 goal=$4 switch_timeout=$5 success_timeout=$6
+fi
 [ -d "$dir" ] || mkdir -p "$dir"
 
 state() {
@@ -102,10 +119,16 @@ state() {
   printf '%s %s\n' "${EPOCHSECONDS:-$(date +%s)}" "$1" >> "$dir/log"  # bash 5 knows the time itself
 }
 
+# What the host runs and boots (the system profile), for the deployer.
+report_systems() {
+  printf 'current %s\nboot %s\n' "$(readlink -e /run/current-system)" "$(readlink -e "$profile")"
+}
+
 # The lock is a directory (mkdir is atomic); a holder that no longer runs left it stale.
 while ! mkdir "$lock" 2>/dev/null; do
   holder=$(cat "$lock/pid" 2>/dev/null || true)
   if [ -n "$holder" ] && kill -0 "$holder" 2>/dev/null; then
+    [ "$mode" = heal ] && { report_systems; exit 0; }
     state "failed: another deploy ($(cat "$lock/id" 2>/dev/null)) is switching this host"
     exit 1
   fi
@@ -115,6 +138,48 @@ echo $$ > "$lock/pid"
 echo "$id" > "$lock/id"
 trap 'rm -rf "$lock"' EXIT
 trap '' HUP
+
+activate() {
+  timeout "$switch_timeout" "$1/bin/switch-to-configuration" "$2" >> "$dir/activation.log" 2>&1
+}
+
+# Set the system profile to $1 and install its boot entry, with the intent on disk meanwhile
+# (see the top). $2: the system to go back to when this does not end. Sets $why.
+commit() {
+  mkdir -p "${intent%/*}"
+  { printf '%s\n%s\n%s\n' "$1" "$2" "$(readlink "$profile" 2>/dev/null)" > "$intent.tmp" &&
+    sync "$intent.tmp" && mv "$intent.tmp" "$intent" && sync "${intent%/*}"; } 2>/dev/null ||
+    { why="cannot write $intent"; return 1; }
+  if [ "$(readlink -e "$profile")" != "$1" ]; then
+    nix-env -p "$profile" --set "$1" >> "$dir/activation.log" 2>&1 || { why="cannot set the system profile"; return 1; }
+  fi
+  activate "$1" boot || { why="switch-to-configuration boot exited $?"; return 1; }
+  rm -f "$intent"
+}
+
+# A commit that did not end (its switcher is gone: the host restarted): the profile and the
+# boot entry follow what the host runs. Says what it did in the activation log.
+heal() {
+  [ -f "$intent" ] || return 0
+  { read -r to; read -r from; read -r generation; } < "$intent"
+  running=$(readlink -e /run/current-system)
+  if [ -n "$to" ] && [ "$running" = "$to" ]; then
+    echo "nixus: finishing the commit of $to that did not end" >> "$dir/activation.log"
+    commit "$to" "$from" && echo "healed finished the commit of $to" && return 0
+  elif [ -n "$from" ]; then
+    echo "nixus: undoing the commit of $to that did not end: the host runs $running" >> "$dir/activation.log"
+    case "$generation" in
+      system-*-link) [ "$(readlink -e "${profile%/*}/$generation")" = "$from" ] &&
+        ln -sfn "$generation" "$profile.nixus-tmp" && mv -T "$profile.nixus-tmp" "$profile" ;;
+    esac
+    commit "$from" "$from" && echo "healed undid the commit of $to" && return 0
+  fi
+  echo "healed nothing: $why"
+  return 1
+}
+
+[ "$mode" = heal ] && { heal; report_systems; exit 0; }
+heal > /dev/null  # a commit an earlier switch left unfinished, before anything else
 
 old=$(readlink -e /run/current-system 2>/dev/null || true)
 [ -n "$old" ] || old=$(readlink -e "$profile" 2>/dev/null || true)
@@ -171,15 +236,12 @@ own_secrets() {
   done < "$staged/manifest"
 }
 
-activate() {
-  timeout "$switch_timeout" "$1/bin/switch-to-configuration" "$2" >> "$dir/activation.log" 2>&1
-}
-
 rollback() {
   state "rolling-back: $1"
   if [ -n "$old" ] && [ "$old" != "$new" ]; then
     install_secrets "$old"
     activate "$old" test || { state "failed: rollback to $old did not activate cleanly ($1)"; exit 1; }
+    heal > /dev/null  # a commit that failed half-way: the profile and boot entry go back too
     own_secrets "$old" || { state "failed: rollback to $old could not give its secrets their owners ($1)"; exit 1; }
   fi
   state "rolled-back: $1"
@@ -192,8 +254,7 @@ case "$goal" in
     state "done: dry-activate exited $code"
     exit 0 ;;
   boot)
-    nix-env -p "$profile" --set "$new" >> "$dir/activation.log" 2>&1 || { state "failed: cannot set the system profile"; exit 1; }
-    activate "$new" boot || { state "failed: switch-to-configuration boot exited $?"; exit 1; }
+    commit "$new" "$old" || { state "failed: $why"; exit 1; }
     state "committed"
     exit 0 ;;
 esac
@@ -215,7 +276,6 @@ while [ ! -e "$dir/confirmed" ]; do
 done
 
 if [ "$goal" = switch ]; then
-  nix-env -p "$profile" --set "$new" >> "$dir/activation.log" 2>&1 || rollback "cannot set the system profile"
-  activate "$new" boot || rollback "switch-to-configuration boot failed"
+  commit "$new" "$old" || rollback "$why"
 fi
 state "committed"

@@ -37,7 +37,7 @@ mkdir -p /run/sshd
 rm -f /var/log/booted
 [ -e /nix/var/nix/db/db.sqlite ] || nix-store --init
 if [ -x /nix/var/nixus/boot-system/bin/switch-to-configuration ]; then
-  /nix/var/nixus/boot-system/bin/switch-to-configuration test > /var/log/boot.log 2>&1 || true
+  NIXUS_TESTBED_BOOTING=1 /nix/var/nixus/boot-system/bin/switch-to-configuration test > /var/log/boot.log 2>&1 || true
 else
   /usr/sbin/sshd -f /etc/ssh/sshd_config -E /var/log/sshd.log
 fi

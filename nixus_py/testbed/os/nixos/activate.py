@@ -9,6 +9,11 @@ WireGuard interfaces (networking.wireguard and networking.wg-quick) come up with
 wg-quick's up and down scripts are not run (they are usually iptables commands for a firewall
 that a test host does not have: networking.nat does their work).
 Exit status 0 on success, 4 when a service or daemon failed to start (as NixOS does).
+
+For fault-injection tests, an action can be held before or after it runs: while
+/etc/nixus-testbed/hold-{before,after}-ACTION exists (at most HOLD_SECONDS), the action waits,
+and says so by making held-{before,after}-ACTION next to it (`nixus testbed reboot` meanwhile
+is a restart at exactly that point of a switch). The host's boot activation is never held.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ FAILED = 4
 NAT_TABLE = "nixos-nat"
 _INTERFACE = re.compile(r"[A-Za-z0-9_.=+-]{1,15}")
 NSD_START_SECONDS = 5.0  # how long nsd may take to load its zones and write its pidfile
+HOLD_SECONDS = 120.0  # the longest a test may hold an action (see the top)
 
 
 class Activation:
@@ -438,7 +444,26 @@ def _stop(pidfile: Path) -> None:
     pidfile.unlink(missing_ok=True)
 
 
+def hold(when: str, action: str) -> None:
+    """Wait while a test holds the action at this point (see the top)."""
+    if os.environ.get("NIXUS_TESTBED_BOOTING"):  # the host's own boot is never held
+        return
+    held, marker = STATE / f"hold-{when}-{action}", STATE / f"held-{when}-{action}"
+    deadline = time.monotonic() + HOLD_SECONDS
+    while held.exists() and time.monotonic() < deadline:
+        marker.touch()
+        time.sleep(0.05)
+    marker.unlink(missing_ok=True)
+
+
 def activate(action: str) -> int:
+    hold("before", action)
+    code = run_action(action)
+    hold("after", action)
+    return code
+
+
+def run_action(action: str) -> int:
     if action in ("switch", "boot"):
         BOOT_LINK.parent.mkdir(parents=True, exist_ok=True)
         tmp = BOOT_LINK.with_name(".boot-system.tmp")
