@@ -600,7 +600,31 @@ def test_a_host_that_committed_is_recorded_even_if_the_deployer_dies_later(testb
     proc.wait()
     newest = json.loads(tb.nixus("history", "--json").out)[0]
     assert newest["finished"] is None
-    assert {h["node"]: h["outcome"] for h in newest["hosts"]} == {"a": "switched"}
+    # b's switch had started: its record says so (the host rolls back by itself, unconfirmed).
+    assert {h["node"]: h["outcome"] for h in newest["hosts"]} == {"a": "switched", "b": "switching"}
     assert "did not finish" in tb.nixus("history").out
     status = {s["node"]: s for s in json.loads(tb.nixus("status", "--json").out)}
     assert status["a"]["drift"] is False and status["a"]["recorded"] == _current(tb, "a")
+
+
+def test_a_host_that_commits_after_the_deployer_died_is_recorded_as_switched(testbed_fleet: TestbedFleet) -> None:
+    """The deployer dies after confirming, while the host commits: the host's record, started
+    before the switch, is settled from what the host runs, by `status` and the next deploy."""
+    tb = testbed_fleet
+    _two_nodes_deployed(tb)
+    _two_nodes(tb, '{"environment": {"etc": {"later": {"text": "later"}}}}')
+    with tb.deploying_held("b", "before-boot", "--on", "b") as proc:  # held in its commit, confirmed
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    for _ in range(100):  # the switcher finishes its commit alone
+        if tb.ssh("root", "b", "test -e /nix/var/nixus/commit").returncode != 0:
+            break
+        time.sleep(0.1)
+    newest = json.loads(tb.nixus("history", "--json").out)[0]
+    assert [(h["node"], h["outcome"]) for h in newest["hosts"]] == [("b", "switching")]
+    status = {s["node"]: s for s in json.loads(tb.nixus("status", "--json").out)}
+    assert status["b"]["lastOutcome"] == "switched-unwatched" and status["b"]["drift"] is False, status["b"]
+    again = json.loads(tb.nixus("deploy", "--on", "b", "--json").out)[0]
+    assert again["outcome"] == "unchanged", again
+    settled = json.loads(tb.nixus("history", "--json").out)[1]
+    assert [(h["node"], h["outcome"]) for h in settled["hosts"]] == [("b", "switched-unwatched")]

@@ -5,11 +5,7 @@ restarted (`nixus testbed reboot`) right there."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import textwrap
-import time
-from pathlib import Path
 
 import pytest
 
@@ -51,21 +47,9 @@ def _deployed_then_changed(tb: TestbedFleet) -> str:
 def _deploy_restarted_at(tb: TestbedFleet, when: str, action: str) -> dict:
     """Deploy the fleet, restart b while its switch holds at `when` (before/after) `action`
     (`switch-to-configuration ACTION`), and return b's result."""
-    state = Path(tb.host("b")["dir"]) / "etc" / "nixus-testbed"
-    hold, held = state / f"hold-{when}-{action}", state / f"held-{when}-{action}"
-    hold.touch()
-    try:
-        proc = subprocess.Popen([shutil.which("nixus") or "nixus", "deploy", "--json"], cwd=tb.dir,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while not held.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the switch never reached the held step"
-            time.sleep(0.05)
+    with tb.deploying_held("b", f"{when}-{action}", "--json") as proc:
         reboot = tb.nixus("testbed", "reboot", "b")
         assert reboot.code == 0, reboot.err
-    finally:
-        hold.unlink(missing_ok=True)
     out, err = proc.communicate(timeout=300)
     assert "Traceback" not in err, err
     return {h["node"]: h for h in json.loads(out)}["b"]
@@ -102,20 +86,10 @@ def test_a_commit_cut_short_with_nobody_watching_is_undone_by_the_next_deploy(
     new one; the next switch puts the profile back before it starts."""
     tb = testbed_fleet
     old = _deployed_then_changed(tb)
-    state = Path(tb.host("b")["dir"]) / "etc" / "nixus-testbed"
-    (state / "hold-before-boot").touch()
-    proc = subprocess.Popen([shutil.which("nixus") or "nixus", "deploy"], cwd=tb.dir,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not (state / "held-before-boot").exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+    with tb.deploying_held("b", "before-boot") as proc:
         proc.kill()
         proc.wait()
         assert tb.nixus("testbed", "reboot", "b").code == 0
-    finally:
-        (state / "hold-before-boot").unlink(missing_ok=True)
     current, profile, boot = _systems(tb)
     assert current == boot == old and profile != old  # what the cut-short commit left
     assert tb.ssh("root", "b", f"test -e {INTENT}").returncode == 0

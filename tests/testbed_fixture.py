@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,24 @@ class TestbedFleet:
 
     def nixus(self, *args: str) -> Result:
         return run_nixus(*args, cwd=self.dir)
+
+    @contextmanager
+    def deploying_held(self, node: str, point: str, *args: str) -> Iterator[subprocess.Popen]:
+        """`nixus deploy ARGS` running, with `node`'s switch held at `point` (`before-boot`, say:
+        see the testbed OS's activate.py) until the block ends; the deploy's process."""
+        state = Path(self.host(node)["dir"]) / "etc" / "nixus-testbed"
+        (state / f"hold-{point}").touch()
+        proc = subprocess.Popen([shutil.which("nixus") or "nixus", "deploy", *args], cwd=self.dir,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while not (state / f"held-{point}").exists():
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, f"{node}'s switch never reached {point}"
+                time.sleep(0.05)
+            yield proc
+        finally:
+            (state / f"hold-{point}").unlink(missing_ok=True)
 
     def key(self, name: str) -> tuple[Path, str]:
         """A user's ssh key pair: (private key file, public key line)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..evaluate.errors import NixusError
 from ..fleet.evaluate import Fleet
 from ..fleet.formats import node_file
-from ..record.state import State, StateError
+from ..record.state import SWITCHING, State, StateError
 from ..render.node import render_node
 from ..render.settings import node_settings, settings_json
 from ..settings import private_dir
@@ -64,6 +64,7 @@ class Journal:
         self.switch_id = f"{kind}-{stamp}" if kind else stamp  # names each host's switch directory
         self.number: int | None = None  # the run's number in the state database (`history`)
         self.unrecorded: str | None = None  # why a host's record could not be written
+        self.rows: dict[str, int] = {}  # each host's record, from its start on
 
     @contextmanager
     def held(self) -> Iterator[Journal]:
@@ -87,12 +88,25 @@ class Journal:
         assert self.number is not None, "a host's record before the run's own"
         rendered, settings = module or self._module(node)
         try:
-            self.state.record_host(self.number, node, rendered=rendered, settings=settings, outcome=str(outcome),
-                                   old_path=old, new_path=new, started=started, log=log)
+            self.rows[node] = self.state.record_host(
+                self.number, node, rendered=rendered, settings=settings, outcome=str(outcome), old_path=old,
+                new_path=new, started=started, log=log, row=self.rows.get(node))
         except (StateError, sqlite3.Error) as e:
             self.unrecorded = str(e)
             return False
         return True
+
+    def start(self, node: str, *, old: str | None, new: str | None, started: float) -> bool:
+        """The host's record as its switch starts (a deployer that dies during the switch leaves
+        it, and the next run settles it from what the host runs); False when it cannot be written."""
+        return self.record(node, SWITCHING, old=old, new=new, log="", started=started)
+
+    def settle_cut_short(self, node: str, current: str | None) -> None:
+        """An earlier run's switch of `node` whose end nobody saw: settled from what it runs."""
+        try:
+            self.state.settle_cut_short(node, current)
+        except sqlite3.Error:  # it stays a start without an end: `history` still shows it
+            pass
 
     def finish(self) -> None:
         """The run is over; left unfinished when a record is missing (`history` says so)."""

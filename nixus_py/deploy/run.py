@@ -186,6 +186,10 @@ class Deployment:
                 if self.stopped == INTERRUPTED:  # a failure elsewhere does not stop hosts in flight
                     r.message = f"copied, not switched: {self.stopped}"
                     return
+                if not self.journal.start(r.node, old=r.old_path, new=r.new_path, started=r.started):
+                    r.message = f"copied, not switched: its record cannot be written ({self.journal.unrecorded})"
+                    self._stop("the state database cannot be written")
+                    return
                 await self._switch(r, host, node)
             finally:
                 await host.close()
@@ -196,6 +200,7 @@ class Deployment:
         system = build.out or ""
         now = await host.systems(system)
         r.old_path = now.current
+        self.journal.settle_cut_short(r.node, now.current)
         if (self.goal.activates and now.current == system and now.staged == fingerprint(secrets)
                 and (not self.goal.persists or now.boot == system)):
             r.outcome, r.message = Outcome.UNCHANGED, "already running this system"

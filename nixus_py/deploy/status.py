@@ -7,7 +7,7 @@ import re
 
 from ..evaluate.errors import NixusError
 from ..fleet.evaluate import Fleet
-from ..record.state import State
+from ..record.state import DEPLOYED, SWITCHING, State, cut_short_outcome
 from .goals import Goal, Outcome
 from .host import HostError
 from .journal import Journal
@@ -48,6 +48,10 @@ def status(fleet: Fleet, nodes: list[str]) -> list[dict]:
         rec = state.last_record(name)
         row = {"node": name, **host, "lastOutcome": rec.outcome if rec else None,
                "lastTime": rec.finished if rec else None, "recorded": state.last_deployed_path(name)}
+        if rec and rec.outcome == SWITCHING:  # a deploy died during this switch (or one runs now)
+            row["lastOutcome"] = cut_short_outcome(host.get("current"), rec.old_path, rec.new_path)
+            if row["lastOutcome"] in DEPLOYED:
+                row["recorded"] = rec.new_path
         row["drift"] = bool(host.get("reachable") and row["recorded"] and host.get("current") != row["recorded"])
         rows.append(row)
     return rows

@@ -43,7 +43,15 @@ CREATE INDEX IF NOT EXISTS host_deploys_node ON host_deploys(node, id);
 """
 
 # Outcomes after which the host runs what was recorded.
-DEPLOYED = ("switched", "unchanged")
+DEPLOYED = ("switched", "unchanged", "switched-unwatched")
+SWITCHING = "switching"  # a host's switch has started; its outcome is not known yet
+
+
+def cut_short_outcome(current: str | None, old: str | None, new: str | None) -> str:
+    """The outcome of a switch whose deployer died, by what the host runs afterwards."""
+    if current is not None and current == new:
+        return "switched-unwatched"  # the host committed; the deployer did not live to see it
+    return "not-switched" if current is not None and current == old else "interrupted"
 
 
 class StateError(NixusError):
@@ -117,13 +125,33 @@ class State:
 
     def record_host(self, deploy_id: int, node: str, *, rendered: str, settings: str, outcome: str,
                     old_path: str | None = None, new_path: str | None = None, started: float | None = None,
-                    log: str = "") -> None:
+                    log: str = "", row: int | None = None) -> int:
+        """A host's record (`row`: the one its start wrote, now completed; `outcome` SWITCHING:
+        its start, not finished); its row."""
         now = time.time()
+        finished = None if outcome == SWITCHING else now
         with self.db:
-            self.db.execute(
+            if row is not None:
+                self.db.execute("UPDATE host_deploys SET outcome = ?, finished = ?, log = ?, old_path = ? "
+                                "WHERE id = ?", (outcome, finished, log, old_path, row))
+                return row
+            cur = self.db.execute(
                 "INSERT INTO host_deploys (deploy_id, node, old_path, new_path, rendered, settings, outcome, "
                 "started, finished, log) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (deploy_id, node, old_path, new_path, rendered, settings, outcome, started or now, now, log))
+                (deploy_id, node, old_path, new_path, rendered, settings, outcome, started or now, finished, log))
+        return int(cur.lastrowid)
+
+    def settle_cut_short(self, node: str, current: str | None) -> None:
+        """A switch of `node` that a deployer started and never heard the end of (it died): its
+        outcome, from what the host runs now. Called with the deploy lock held."""
+        row = self.db.execute("SELECT id, old_path, new_path FROM host_deploys WHERE node = ? AND outcome = ? "
+                              "ORDER BY id DESC LIMIT 1", (node, SWITCHING)).fetchone()
+        if row is None:
+            return
+        outcome = cut_short_outcome(current, row["old_path"], row["new_path"])
+        with self.db:
+            self.db.execute("UPDATE host_deploys SET outcome = ?, finished = ? WHERE id = ?",
+                            (outcome, time.time(), row["id"]))
 
     def finish_deploy(self, deploy_id: int) -> None:
         with self.db:
