@@ -310,7 +310,11 @@ def test_rollback_restores_that_generations_secrets(testbed_fleet: TestbedFleet)
     assert tb.ssh("root", "b", "cat /var/lib/nixus/token").stdout == "s3cret-generation-2\n"
     r = tb.nixus("rollback", "b")
     assert r.code == 0, r.out + r.err
+    assert "b: now runs the system of generation 1 as generation 3" in r.out + r.err
     assert tb.ssh("root", "b", "cat /var/lib/nixus/token").stdout == "s3cret-generation-1\n"
+    # What nixus records is what b runs: the plan of the newest fleet changes b back.
+    plan = json.loads(tb.nixus("plan", "--json").out)
+    assert plan["changed"] == ["b"], plan
     assert tb.ssh("root", "b", "stat -c %a /var/lib/nixus/token").stdout.strip() == "400"
     # The secret is nowhere in a store, the rendered modules, the records or a command line.
     for secret in ("s3cret-generation-1", "s3cret-generation-2"):

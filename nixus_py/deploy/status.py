@@ -78,17 +78,22 @@ def rollback(fleet: Fleet, node: str, to: int | None) -> str:
             request = SwitchRequest(journal.switch_id, system, Goal.SWITCH, config_node["switchTimeout"],
                                     config_node["successTimeout"])
             outcome = await switch(host, request, lambda phase: None)
+            after = await host.run(f"readlink {PROFILE}", timeout=30, check=False)
         finally:
             await host.close()
         journal.begin(f"rollback to generation {gen}", git=False)
-        prev = journal.state.last_deployed(node)
+        # The module and settings of the deploy that made that system, so that `plan` compares
+        # with what the host runs now (none known: `plan` shows every setting as a change).
+        made = journal.state.last_deployed_as(node, system)
         if not journal.record(node, Outcome.of_switch(outcome.state, Goal.SWITCH), old=outcome.old, new=system,
-                              log=outcome.log, module=(prev.rendered, prev.settings) if prev else ("", "{}")):
+                              log=outcome.log, module=(made.rendered, made.settings) if made else ("", "{}")):
             raise NixusError(f"{node}: rolled back, but not recorded: {journal.unrecorded}")
         journal.finish()
         if not outcome.ok:
             raise NixusError(f"{node}: rollback to generation {gen} did not stick: {outcome.state}")
-        return f"{node}: now on generation {gen} ({system})"
+        made_gen = re.search(r"system-(\d+)-link", after.stdout)
+        as_gen = f" as generation {made_gen.group(1)}" if made_gen and int(made_gen.group(1)) != gen else ""
+        return f"{node}: now runs the system of generation {gen}{as_gen} ({system})"
 
     with journal.held():
         return asyncio.run(go())

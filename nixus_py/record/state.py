@@ -184,6 +184,13 @@ class State:
         row = self._last_deployed(node, "*")
         return None if row is None else _host_record(row)
 
+    def last_deployed_as(self, node: str, system: str) -> HostRecord | None:
+        """The newest record after which `node` ran `system`."""
+        row = self.db.execute(
+            f"SELECT * FROM host_deploys WHERE node = ? AND new_path = ? AND outcome IN ({','.join('?' * len(DEPLOYED))}) "
+            "ORDER BY id DESC LIMIT 1", (node, system, *DEPLOYED)).fetchone()
+        return None if row is None else _host_record(row)
+
     def last_deployed_module(self, node: str) -> str | None:
         """The rendered module of `last_deployed`, alone: a plan compares it first, for every node."""
         row = self._last_deployed(node, "rendered")
