@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -539,3 +540,38 @@ def test_a_nix_file_used_in_a_submodule_gets_that_submodules_config_and_name(tmp
     r = run_nixus("eval", "--json", "nodes.b.tags", cwd=tmp_path)
     assert r.code == 0, r.err
     assert json.loads(r.out) == ["b", "10.0.0.2"]
+
+
+def _nix_processes_reading(path: Path) -> list[int]:
+    """The pids of running processes whose command line names `path`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(path).encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_killed_nixus_leaves_no_nix_evaluation_running(tmp_path: Path) -> None:
+    """SIGKILL is the one signal nixus cannot clean up after: the kernel ends its Nix too."""
+    fleet = tmp_path / "fleet.nix"
+    fleet.write_text("let slow = builtins.foldl' (n: _: n + builtins.length (builtins.genList (x: x) 1000)) 0 "
+                     "(builtins.genList (x: x) 1000000); in builtins.seq slow { nodes.a.host = \"x\"; }\n")
+    exe = shutil.which("nixus") or "nixus"
+    nixus = subprocess.Popen([exe, "eval"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            if _nix_processes_reading(fleet):
+                break
+            time.sleep(0.05)
+        assert _nix_processes_reading(fleet), "nixus started no Nix for the fleet"
+    finally:
+        nixus.kill()
+        nixus.wait()
+    for _ in range(100):
+        if not _nix_processes_reading(fleet):
+            break
+        time.sleep(0.05)
+    assert _nix_processes_reading(fleet) == []

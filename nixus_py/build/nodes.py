@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..children import die_with_parent
 from ..fleet.formats import node_file
 from ..fleet.evaluate import Fleet
 from ..fleet.nixos_facts import FACTS_NIX
@@ -149,8 +150,7 @@ def _valid(paths: list[str]) -> set[str]:
     """Which of the paths are valid in the local store (one Nix call for all)."""
     if not paths:
         return set()
-    proc = subprocess.run(["nix-store", "--check-validity", "--print-invalid", *paths], capture_output=True,
-                          text=True)
+    proc = _run(["nix-store", "--check-validity", "--print-invalid", *paths])
     if proc.returncode != 0:  # not even a store path (a damaged cache.json, say): trust none of them
         return set()
     return set(paths) - set(proc.stdout.split())
@@ -167,15 +167,14 @@ def _instantiate(builds: list[NodeBuild], build_dir: Path, progress: Progress, j
     args = ["nix-instantiate", *NIX_OPTS, str(expr_file)]
     for i in range(len(builds)):
         args += ["-A", f"n{i}"]
-    proc = subprocess.run(args, capture_output=True, text=True)
+    proc = _run(args)
     if proc.returncode == 0:
         for b, drv in zip(builds, proc.stdout.split()):
             b.drv = drv
         return
 
     def one(i: int, b: NodeBuild) -> None:
-        p = subprocess.run(["nix-instantiate", *NIX_OPTS, str(expr_file), "-A", f"n{i}"],
-                           capture_output=True, text=True)
+        p = _run(["nix-instantiate", *NIX_OPTS, str(expr_file), "-A", f"n{i}"])
         if p.returncode == 0:
             b.drv = p.stdout.strip()
         else:
@@ -192,8 +191,7 @@ def _realise(builds: list[NodeBuild], progress: Progress, jobs: int) -> None:
         progress(b.node, "build")
     drvs = sorted({b.drv for b in builds if b.drv})
     # Nix builds the nodes itself, at most `jobs` at a time (deploy.parallel).
-    proc = subprocess.run(["nix-store", *NIX_OPTS, "--realise", "--keep-going", "--max-jobs", str(jobs), *drvs],
-                          capture_output=True, text=True)
+    proc = _run(["nix-store", *NIX_OPTS, "--realise", "--keep-going", "--max-jobs", str(jobs), *drvs])
     if proc.returncode == 0:
         outs = _outputs(drvs)
         for b in builds:
@@ -201,7 +199,7 @@ def _realise(builds: list[NodeBuild], progress: Progress, jobs: int) -> None:
         return
 
     def one(b: NodeBuild) -> None:
-        p = subprocess.run(["nix-store", *NIX_OPTS, "--realise", b.drv or ""], capture_output=True, text=True)
+        p = _run(["nix-store", *NIX_OPTS, "--realise", b.drv or ""])
         if p.returncode == 0:
             b.out = p.stdout.strip().splitlines()[-1]
         else:
@@ -211,16 +209,21 @@ def _realise(builds: list[NodeBuild], progress: Progress, jobs: int) -> None:
         list(pool.map(one, builds))
 
 
+def _run(args: list[str], check: bool = False) -> subprocess.CompletedProcess:
+    """A Nix command's output; the command ends with nixus, even when nixus is killed."""
+    return subprocess.run(args, capture_output=True, text=True, check=check, preexec_fn=die_with_parent)
+
+
 def _outputs(drvs: list[str]) -> dict[str, str]:
-    proc = subprocess.run(["nix-store", "-q", "--outputs", *drvs], capture_output=True, text=True, check=True)
+    proc = _run(["nix-store", "-q", "--outputs", *drvs], check=True)
     return dict(zip(drvs, proc.stdout.split()))
 
 
 def _sizes(builds: list[NodeBuild]) -> None:
     if not builds:
         return
-    proc = subprocess.run(["nix", "--extra-experimental-features", "nix-command", "path-info", "--json", "-S",
-                           *[b.out for b in builds if b.out]], capture_output=True, text=True)
+    proc = _run(["nix", "--extra-experimental-features", "nix-command", "path-info", "--json", "-S",
+                 *[b.out for b in builds if b.out]])
     if proc.returncode != 0:
         return
     sizes = {e["path"]: e.get("closureSize") for e in json.loads(proc.stdout)}

@@ -15,6 +15,8 @@ import resource
 import subprocess
 from pathlib import Path
 
+from ..children import die_with_parent
+
 DRIVER = Path(__file__).parent / "nix" / "driver.nix"
 
 # Whatever a fleet contains, one round's Nix ends: after this many seconds, or when it needs more
@@ -54,8 +56,9 @@ def _popen(command: list[str]) -> subprocess.Popen:
 
 
 def _limits() -> None:
-    """In the child, before Nix starts: at most MEMORY_MB of address space, and a CPU time after
-    which the kernel stops it even if nixus is gone."""
+    """In the child, before Nix starts: at most MEMORY_MB of address space, a CPU time after
+    which the kernel stops it, and killed with nixus."""
+    die_with_parent()
     limit = MEMORY_MB * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     cpu = int(TIMEOUT) + 10
