@@ -152,7 +152,7 @@ def fleet(tmp_path: Path, nodes: dict[str, dict]) -> Fleet:
     return load_fleet(tmp_path / "fleet.py")
 
 
-def built(fleet: Fleet, nodes: list[str], progress: Callable[[str, str], None], jobs: int) -> list[NodeBuild]:
+def built(fleet: Fleet, nodes: list[str], progress: Callable[[str, str], None], jobs: int | None) -> list[NodeBuild]:
     """Every node 'built' at once: its system is `system(node)`."""
     return [NodeBuild(n, fleet.rendered_dir / f"{n}.nix", out=system(n)) for n in nodes]
 
@@ -165,10 +165,10 @@ def store(nodes: list[str]) -> LocalStore:
 
 
 def deploy(f: Fleet, hosts: Hosts, *, goal: Goal = Goal.SWITCH, parallel: int = 10, keep_going: bool = False,
-           dry_run: bool = False, build: Build = built) -> dict[str, HostResult]:
+           dry_run: bool = False, build: Build = built, build_jobs: int | None = None) -> dict[str, HostResult]:
     nodes = list(f.config["nodes"])
     deployment = Deployment(f, nodes, goal, parallel, keep_going, dry_run, lambda node, phase, detail: None,
-                            connect=hosts.connect, build=build, store=store(nodes))
+                            connect=hosts.connect, build=build, store=store(nodes), build_jobs=build_jobs)
     return {r.node: r for r in deployment.run()}
 
 
@@ -188,6 +188,21 @@ def test_a_host_is_connected_checked_copied_staged_switched_confirmed_and_closed
     assert (results["a"].copied_paths, results["a"].copied_bytes) == (1, 1000)
     assert hosts.running["a"] == hosts.booting["a"] == system("a")
     assert recorded(f) == {"a": "switched"}
+
+
+@pytest.mark.parametrize("build_jobs", [None, 3])
+def test_hosts_in_flight_are_not_nix_build_jobs(tmp_path: Path, build_jobs: int | None) -> None:
+    """Nix waits when given more jobs than it has build users: --parallel 32 must not ask for 32."""
+    f = fleet(tmp_path, {"a": {}})
+    asked: list[int | None] = []
+
+    def counted(fleet: Fleet, nodes: list[str], progress: Callable[[str, str], None],
+                jobs: int | None) -> list[NodeBuild]:
+        asked.append(jobs)
+        return built(fleet, nodes, progress, jobs)
+
+    assert deploy(f, Hosts(), parallel=32, build=counted, build_jobs=build_jobs)["a"].ok
+    assert asked == [build_jobs]
 
 
 def test_a_host_already_running_its_system_is_unchanged_and_nothing_is_sent(tmp_path: Path) -> None:
@@ -241,7 +256,7 @@ def test_a_node_that_does_not_build_fails_before_its_host_changes(tmp_path: Path
     f = fleet(tmp_path, {"a": {}})
     hosts = Hosts()
 
-    def broken(fleet: Fleet, nodes: list[str], progress: Callable[[str, str], None], jobs: int) -> list[NodeBuild]:
+    def broken(fleet: Fleet, nodes: list[str], progress: Callable[[str, str], None], jobs: int | None) -> list[NodeBuild]:
         return [NodeBuild(n, fleet.rendered_dir / f"{n}.nix", error="undefined variable 'pkgs'") for n in nodes]
 
     result = deploy(f, hosts, build=broken)["a"]

@@ -13,14 +13,18 @@ from ..fleet.select import select_nodes
 from ..progress import HostProgress
 from .nodes import build_nodes
 
+BuildJobsOpt = typer.Option(None, "--build-jobs", min=1,
+                            help="Derivations Nix builds at once (default deploy.buildJobs: one per core).")
+
 
 def build(file: Optional[str] = typer.Option(None, "-f", "--file", help="Fleet file."),
           on: Optional[str] = typer.Option(None, "--on", help="Nodes to build: names, globs, @tags."),
+          build_jobs: Optional[int] = BuildJobsOpt,
           as_json: bool = typer.Option(False, "--json", help="Machine-readable results.")) -> None:
     """Build each selected node's system; print its store path and closure size. Exit 1 if any failed."""
     fleet = load_fleet(file)
     nodes = select_nodes(fleet.config["nodes"], on)
-    jobs = fleet.config["deploy"]["parallel"]
+    jobs = build_jobs or fleet.config["deploy"]["buildJobs"]
     with HostProgress(nodes, "nixus build") as progress:
         results = build_nodes(fleet, nodes, progress.update, jobs=jobs)
     if as_json:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -53,10 +54,10 @@ class NodeBuild:
 Progress = Callable[[str, str], None]  # (node, phase)
 
 
-def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int = 4,
+def build_nodes(fleet: Fleet, nodes: list[str], progress: Progress, jobs: int | None = None,
                 sizes: bool = True) -> list[NodeBuild]:
-    """Render, evaluate and build the nodes (with their closure sizes unless not wanted); every
-    node gets a result, failed or not."""
+    """Render, evaluate and build the nodes (with their closure sizes unless not wanted), Nix
+    running `jobs` builds at once (None: one per CPU core); every node gets a result, failed or not."""
     build_dir = private_dir(fleet.state_dir) / "build"
     rendered = fleet.rendered_dir
     rendered.mkdir(parents=True, exist_ok=True)
@@ -156,7 +157,7 @@ def _valid(paths: list[str]) -> set[str]:
     return set(paths) - set(proc.stdout.split())
 
 
-def _instantiate(builds: list[NodeBuild], build_dir: Path, progress: Progress, jobs: int) -> None:
+def _instantiate(builds: list[NodeBuild], build_dir: Path, progress: Progress, jobs: int | None) -> None:
     if not builds:
         return
     for b in builds:
@@ -180,18 +181,18 @@ def _instantiate(builds: list[NodeBuild], build_dir: Path, progress: Progress, j
         else:
             b.error = _nix_error(p.stderr)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count()) as pool:
         list(pool.map(one, range(len(builds)), builds))
 
 
-def _realise(builds: list[NodeBuild], progress: Progress, jobs: int) -> None:
+def _realise(builds: list[NodeBuild], progress: Progress, jobs: int | None) -> None:
     if not builds:
         return
     for b in builds:
         progress(b.node, "build")
     drvs = sorted({b.drv for b in builds if b.drv})
-    # Nix builds the nodes itself, at most `jobs` at a time (deploy.parallel).
-    proc = _run(["nix-store", *NIX_OPTS, "--realise", "--keep-going", "--max-jobs", str(jobs), *drvs])
+    # Nix builds the nodes itself, at most `jobs` at a time (deploy.buildJobs).
+    proc = _run(["nix-store", *NIX_OPTS, "--realise", "--keep-going", "--max-jobs", str(jobs or "auto"), *drvs])
     if proc.returncode == 0:
         outs = _outputs(drvs)
         for b in builds:
@@ -205,7 +206,7 @@ def _realise(builds: list[NodeBuild], progress: Progress, jobs: int) -> None:
         else:
             b.error = _nix_error(p.stderr)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count()) as pool:
         list(pool.map(one, builds))
 
 

@@ -14,6 +14,7 @@ from ..fleet.evaluate import load_fleet
 from ..fleet.select import select_nodes
 from ..progress import HostProgress
 from ..record.state import State
+from ..build.commands import BuildJobsOpt
 from .goals import Goal, Outcome
 
 FileOpt = typer.Option(None, "-f", "--file", help="Fleet file (default ./fleet.py, else ./fleet.nix).")
@@ -23,6 +24,7 @@ OnOpt = typer.Option(None, "--on", help="Nodes to act on: names, globs and @tags
 def deploy(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
            goal: str = typer.Option(Goal.SWITCH.value, "--goal", help="switch, boot, test or dry-activate."),
            parallel: Optional[int] = typer.Option(None, "--parallel", help="Hosts in flight (default deploy.parallel)."),
+           build_jobs: Optional[int] = BuildJobsOpt,
            keep_going: bool = typer.Option(False, "--keep-going", help="Go on starting hosts after one failed."),
            dry_run: bool = typer.Option(False, "--dry-run", help="Build and copy, but switch nothing."),
            as_json: bool = typer.Option(False, "--json", help="Machine-readable results.")) -> None:
@@ -32,9 +34,10 @@ def deploy(file: Optional[str] = FileOpt, on: Optional[str] = OnOpt,
     fleet = load_fleet(file)
     nodes = select_nodes(fleet.config["nodes"], on)
     nodes = [n for n in nodes if fleet.config["nodes"][n]["enable"]]
-    jobs = parallel or fleet.config["deploy"]["parallel"]
+    hosts = parallel or fleet.config["deploy"]["parallel"]
     with HostProgress(nodes, f"nixus deploy ({goal})") as progress:
-        deployment = Deployment(fleet, nodes, chosen, jobs, keep_going, dry_run, progress.update)
+        deployment = Deployment(fleet, nodes, chosen, hosts, keep_going, dry_run, progress.update,
+                                build_jobs=build_jobs or fleet.config["deploy"]["buildJobs"])
         results = deployment.run()
     if as_json:
         typer.echo(json.dumps([{"node": r.node, "outcome": r.outcome, "message": r.message, "old": r.old_path,

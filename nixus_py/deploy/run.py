@@ -39,7 +39,7 @@ from .transport import Target
 INTERRUPTED = "interrupted"
 Progress = Callable[[str, str, str], None]  # (node, phase, detail)
 Connect = Callable[[Target], Awaitable[Host]]
-Build = Callable[[Fleet, list[str], Callable[[str, str], None], int], list[NodeBuild]]
+Build = Callable[[Fleet, list[str], Callable[[str, str], None], int | None], list[NodeBuild]]
 
 
 @dataclass
@@ -62,7 +62,8 @@ class HostResult:
         return self.outcome.ok
 
 
-def build_here(fleet: Fleet, nodes: list[str], progress: Callable[[str, str], None], jobs: int) -> list[NodeBuild]:
+def build_here(fleet: Fleet, nodes: list[str], progress: Callable[[str, str], None],
+               jobs: int | None) -> list[NodeBuild]:
     """Every node's system, built on this machine (closure sizes are not needed)."""
     return build_nodes(fleet, nodes, progress, jobs, sizes=False)
 
@@ -72,9 +73,10 @@ class Deployment:
 
     def __init__(self, fleet: Fleet, nodes: list[str], goal: Goal, parallel: int, keep_going: bool,
                  dry_run: bool, progress: Progress, *, connect: Connect = connect, build: Build = build_here,
-                 store: LocalStore | None = None):
+                 store: LocalStore | None = None, build_jobs: int | None = None):
         self.fleet, self.nodes, self.goal = fleet, nodes, goal
         self.parallel, self.keep_going, self.dry_run = parallel, keep_going, dry_run
+        self.build_jobs = build_jobs  # Nix's, apart from the hosts in flight
         self.progress = progress
         self.connect, self.build, self.store = connect, build, store or LocalStore()
         self.results = {n: HostResult(n) for n in nodes}
@@ -114,7 +116,7 @@ class Deployment:
     async def _build(self) -> dict[str, NodeBuild]:
         """Every selected node's system (in a thread: the hosts connect meanwhile)."""
         builds = await asyncio.to_thread(self.build, self.fleet, self.nodes, lambda n, p: self.progress(n, p, ""),
-                                         self.parallel)
+                                         self.build_jobs)
         self.systems = [b.out for b in builds if b.out and self.fleet.config["nodes"][b.node]["buildOn"] != "target"]
         return {b.node: b for b in builds}
 

@@ -227,6 +227,11 @@ def fleet_module(config: Any, nodes: Any, options: Any, **_: Any) -> dict:
             "deploy": {
                 "parallel": mkOption(type=types.ints.positive, default=10,
                                      description="How many hosts nixus deploys at once."),
+                "buildJobs": mkOption(
+                    type=types.nullOr(types.ints.positive), default=None,
+                    description="How many derivations Nix builds at once on this machine (Nix's "
+                                "`--max-jobs`); null: one per CPU core. More jobs than Nix has build "
+                                "users only wait."),
                 "identityFile": mkOption(
                     type=types.nullOr(types.str), default=None,
                     description="The private key file nixus deploys with (read only by ssh; never copied "
