@@ -252,11 +252,42 @@ def test_wrong_host_key_is_refused_and_nothing_is_copied(testbed_fleet: TestbedF
     result = {h["node"]: h for h in json.loads(r.out)}
     assert result["a"]["outcome"] == "switched"
     assert result["b"]["outcome"] == "failed" and "host key" in result["b"]["message"]
+    # Both keys by fingerprint: the one the host presented, the one the fleet expects.
+    assert f"it presented {_fingerprint(b_key)}" in result["b"]["message"], result["b"]["message"]
+    assert f"nodes.b.hostKeys: {_fingerprint(a_key)}" in result["b"]["message"]
     assert result["b"]["copiedPaths"] == 0
     # b's own store (seen from inside its mount namespace) got nothing from us.
     store = subprocess.run(["nsenter", "-t", str(tb.host("b")["pid"]), "-m", "--", "ls", "/nix/store"],
                            capture_output=True, text=True, check=True)
     assert "testbed-system" not in store.stdout
+
+
+def _fingerprint(public_key: str) -> str:
+    out = subprocess.run(["ssh-keygen", "-lf", "-"], input=public_key, capture_output=True, text=True, check=True)
+    return out.stdout.split()[1]
+
+
+def test_a_host_key_that_changes_before_the_confirming_connection_is_named_in_the_rollback(
+        testbed_fleet: TestbedFleet) -> None:
+    tb = testbed_fleet
+    old = _two_nodes_deployed(tb)
+    _two_nodes(tb, '{"environment": {"etc": {"new": {"text": "new"}}}}')
+    key = Path(tb.host("b")["dir"]) / "etc" / "ssh" / "ssh_host_ed25519_key"
+    originals = {f: f.read_bytes() for f in (key, key.with_suffix(".pub"))}
+    with tb.deploying_held("b", "after-test", "--on", "b", "--json") as proc:  # activated, not confirmed
+        for f in originals:
+            f.unlink()
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    out, _ = proc.communicate(timeout=120)
+    b = json.loads(out)[0]
+    presented = key.with_suffix(".pub").read_text()
+    for f, data in originals.items():  # (so that the test can look at b)
+        f.write_bytes(data)
+    assert b["outcome"] == "rolled-back", b
+    assert "no confirmation within" in b["message"] and "the confirming connection was refused" in b["message"]
+    assert f"it presented {_fingerprint(presented)}" in b["message"], b["message"]
+    assert f"nodes.b.hostKeys: {_fingerprint(tb.host('b')['host_key'])}" in b["message"]
+    assert _current(tb, "b") == old
 
 
 def test_a_host_without_host_keys_is_refused_unless_a_known_hosts_file_vouches_for_it(

@@ -46,13 +46,13 @@ class SshHost(ShellHost):
         return await serve.add(paths, progress)
 
     async def confirm(self, request: SwitchRequest, report: SwitchReport) -> None:
-        fresh = await self._fresh(request.success_timeout)
+        fresh = await self._fresh(request.success_timeout, report)
         if fresh is not None:  # confirm, and hear the end over the same new connection
             self._opened.append(fresh)
             self._following = await self._follow(fresh, request.confirm(), request.watch("final"), report,
                                                  request.limit)
 
-    async def _fresh(self, seconds: float) -> Connection | None:
+    async def _fresh(self, seconds: float, report: SwitchReport) -> Connection | None:
         """A NEW connection to the host (never a reused one): proof that the new system still
         lets us in. Tried until `seconds` pass, as sshd may be restarting just then; None when it
         does not let us in (or presents another host key)."""
@@ -61,7 +61,8 @@ class SshHost(ShellHost):
             left = deadline - time.monotonic()
             try:
                 return await Connection.open(self.conn.target, timeout=max(1.0, min(CONNECT_TIMEOUT, left)))
-            except HostKeyMismatch:
+            except HostKeyMismatch as e:  # (said in the switch's outcome: it rolls back unconfirmed)
+                report.note = f"the confirming connection was refused: {e}"
                 return None
             except HostError:
                 if time.monotonic() + CONFIRM_RETRY >= deadline:

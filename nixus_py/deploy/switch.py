@@ -92,6 +92,7 @@ class SwitchReport:
     old: str | None = None
     log: list[str] = field(default_factory=list)
     in_log: bool = False
+    note: str = ""  # what nixus adds to the host's words (why it did not confirm, say)
 
     @property
     def final(self) -> bool:
@@ -117,6 +118,8 @@ class SwitchReport:
 
     def outcome(self) -> SwitchOutcome:
         state = self.state or SwitchState(Step.FAILED, "the switcher left no state")
+        if self.note:
+            state = SwitchState(state.step, f"{state.why} ({self.note})" if state.why else self.note)
         return SwitchOutcome(state, self.old, "\n".join(self.log))
 
 

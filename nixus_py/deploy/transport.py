@@ -89,7 +89,7 @@ class Connection:
         try:
             conn = await asyncio.wait_for(asyncssh.connect(target.host, **options), timeout + 1)
         except asyncssh.HostKeyNotVerifiable as e:
-            raise _host_key_refused(target, e.reason) from None
+            raise _host_key_refused(target, e.reason, await _presented_key(target, tunnel, timeout)) from None
         except asyncssh.PermissionDenied:
             raise Unreachable(f"{target.node}: {target.describe()} refused our key") from None
         except (OSError, asyncio.TimeoutError, asyncssh.Error) as e:
@@ -230,9 +230,24 @@ def _widen(pipe: int) -> None:
         pass
 
 
-def _host_key_refused(target: Target, reason: str) -> HostKeyMismatch:
+async def _presented_key(target: Target, tunnel: Connection | None, timeout: float) -> str | None:
+    """The fingerprint of the host key a host presents (a key exchange, no authentication: nothing
+    of ours reaches a host that is not the one we know); None when it cannot be had."""
+    try:
+        key = await asyncio.wait_for(asyncssh.get_server_host_key(
+            target.host, target.port, tunnel=tunnel.conn if tunnel else (), config=None), timeout)
+    except (OSError, asyncio.TimeoutError, asyncssh.Error):
+        return None
+    return key.get_fingerprint() if key is not None else None
+
+
+def _host_key_refused(target: Target, reason: str, presented: str | None) -> HostKeyMismatch:
+    known = [asyncssh.import_public_key(k).get_fingerprint() for k in target.host_keys]
+    said = f"it presented {presented}" if presented else reason
+    expected = f"nodes.{target.node}.hostKeys: {', '.join(known)}" if known else \
+        f"the keys {target.known_hosts} lists for it"
     return HostKeyMismatch(f"{target.node}: the host key of {target.host}:{target.port} is not one of "
-                           f"nodes.{target.node}.hostKeys ({reason}); refusing to talk to it")
+                           f"{expected} ({said}); refusing to talk to it")
 
 
 def _text(data: Any) -> str:
