@@ -263,7 +263,9 @@ def test_reading_a_renamed_option_warns_from_fleet_nix_as_from_fleet_py(tmp_path
         assert "Obsolete option `old' is used. It was renamed to `new'." in r.err, name
 
 
-@pytest.mark.parametrize("name", ["../fleet", "/*x", "a,b", "@x", "web*", "a b", "", ".hidden", "-x", "a\nb", "é"])
+@pytest.mark.parametrize("name", ["../fleet", "/*x", "a,b", "@x", "web*", "a b", "", ".hidden", "-x", "a\nb", "é",
+                                  "a..b", "a.", "a.-b", "x" * 64, "a." * 126 + "a"],  # the last two too long
+                         ids=lambda name: repr(name)[:20])
 def test_a_node_name_that_is_no_file_name_or_selector_is_an_error_and_writes_nothing(
         tmp_path: Path, name: str) -> None:
     (tmp_path / "fleet.py").write_text(f'modules = [{{"nodes": {{\n  {name!r}: {{"host": "192.0.2.1"}}}}}}]\n')
@@ -273,6 +275,15 @@ def test_a_node_name_that_is_no_file_name_or_selector_is_an_error_and_writes_not
         assert r.code == 1 and "Traceback" not in r.err, r.err
         assert "is not a valid node name" in r.err and "fleet.py:2" in r.err, r.err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_generated_key_name_that_is_no_file_name_is_an_error_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "fleet.py").write_text(
+        'modules = [{"nodes": {"a": {"host": "192.0.2.1"}},\n  "generatedKeys": {"../../x": "wireguard"}}]\n')
+    r = run_nixus("render", "-o", "out", cwd=tmp_path)
+    assert r.code == 1 and "Traceback" not in r.err, r.err
+    assert "generatedKeys.\"../../x\"' is not a valid key name" in r.err and "fleet.py:2" in r.err, r.err
+    assert not [p for p in tmp_path.rglob("*.key")]
 
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKyFD3+Dy1lYkzOkQf1nYNPKvC0D7VnwBuzfAW93L7Zw"

@@ -30,18 +30,34 @@ def split_login(host: str) -> tuple[str | None, str]:
     return (user, address) if at else (None, host)
 
 
-# A node's name names its files (`<name>.nix` of render and build, the testbed's host directory)
-# and is what `--on` selects: a hostname-like word, so no `/`, `,`, `@`, `*`, whitespace or leading `.`.
-NODE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")
-NODE_NAME_RULE = "letters, digits, `_', `.' and `-', not starting with `.' or `-', at most 253 characters"
+# A node's name names its files (`<name>.nix` and `_fleet/<name>.args.nix` of render and build,
+# the testbed's host directory) and is what `--on` selects: a hostname, so labels of letters,
+# digits, `_` and `-` between single dots (no `/`, `,`, `@`, `*`, whitespace, leading `.` or `-`),
+# and short enough that the names of its files fit in the 255 bytes a file name may have.
+_LABEL = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}"
+NODE_NAME = re.compile(rf"(?!.{{241}}){_LABEL}(\.{_LABEL})*")
+NODE_NAME_RULE = ("labels of letters, digits, `_' and `-' between single dots, each at most 63 characters and "
+                  "not starting with `-', at most 240 characters in all")
+# A generated key's name (`wireguard/<network>/<node>`) names its private key file below `keys/`.
+KEY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,200})*")
+KEY_NAME_RULE = "words of letters, digits, `_', `.' and `-' separated by `/', none starting with `.' or `-'"
+
+
+def file_in(directory: Path, *parts: str) -> Path:
+    """`directory/<parts>`, each part one file name: a path made from fleet data never leaves its
+    directory, whatever the data (names are checked when the fleet is loaded; this is the check
+    where a path is made, so that no caller can forget it)."""
+    for part in parts:
+        if part in ("", ".", "..") or "/" in part or "\0" in part or len(part.encode()) > 255:
+            raise NixusError(f"{part!r} cannot name a file in {directory}: it must be one file name")
+    return directory.joinpath(*parts)
 
 
 def node_file(directory: Path, name: str, suffix: str = "") -> Path:
-    """`directory/<name><suffix>`: a file of the node's own, never outside `directory` (names are
-    checked when the fleet is loaded; this checks again where a path is made)."""
+    """`directory/<name><suffix>`: a file of the node's own."""
     if not NODE_NAME.fullmatch(name):
         raise NixusError(f"`{name}' is not a valid node name ({NODE_NAME_RULE})")
-    return directory / f"{name}{suffix}"
+    return file_in(directory, f"{name}{suffix}")
 
 
 SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..evaluate.errors import NixusError
 from ..settings import private_dir
+from .formats import file_in
 
 LOCK_NAME = "fleet.lock.json"
 
@@ -65,8 +66,8 @@ def write_lock(fleet_file: Path, data: dict[str, Any]) -> bool:
 
 def key_file(state_dir: Path, name: str) -> Path:
     """Where the private half of the generated key `name` (e.g. `wireguard/home/web1`) is kept."""
-    parts = [p for p in name.split("/") if p not in ("", ".", "..")]
-    return state_dir.joinpath("keys", *parts[:-1], parts[-1] + ".key")
+    *dirs, last = name.split("/")
+    return file_in(state_dir / "keys", *dirs, f"{last}.key")
 
 
 def public_keys(state_dir: Path, wanted: dict[str, str], make: bool = True) -> dict[str, str]:
