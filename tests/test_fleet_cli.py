@@ -311,8 +311,9 @@ def test_the_state_directory_and_database_are_the_users_alone(tmp_path: Path) ->
     """It holds generated private keys, and every rendered module and activation log."""
     import stat
     state = tmp_path / ".nixus-state"
-    state.mkdir(mode=0o755)  # as an earlier nixus made it
-    state.chmod(0o755)
+    for directory in (state, state / "keys"):
+        directory.mkdir(mode=0o755)  # as an earlier nixus made them
+        directory.chmod(0o755)
     (tmp_path / "fleet.py").write_text(
         'modules = [{"nodes": {"a": {}, "b": {}}, "vpn": {"networks": {"n": {"subnet": "10.9.0.0/24", '
         '"members": {"a": {}, "b": {}}}}}}]\n')
@@ -323,6 +324,8 @@ def test_the_state_directory_and_database_are_the_users_alone(tmp_path: Path) ->
     assert mode(state / "state.sqlite3") == 0o600
     keys = [p for p in (state / "keys").rglob("*") if p.is_file()]
     assert keys and all(mode(k) == 0o600 for k in keys)
+    key_dirs = [state / "keys", *(p for p in (state / "keys").rglob("*") if p.is_dir())]
+    assert {str(d.relative_to(state)): mode(d) for d in key_dirs} == {str(d.relative_to(state)): 0o700 for d in key_dirs}
 
 
 def test_a_fleet_nix_that_is_a_list_of_modules_evaluates_each(tmp_path: Path) -> None:
