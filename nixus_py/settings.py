@@ -51,7 +51,7 @@ def private_dir(path: Path) -> Path:
     keys, every rendered module and activation log in the records) needs no mode of its own.
     One made wider by an earlier nixus is narrowed."""
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private(path)
         st = path.stat()
     except OSError as e:
         raise NixusError(f"cannot use {path} as nixus's state directory: {e.strerror} (set --state-dir or "
@@ -59,3 +59,14 @@ def private_dir(path: Path) -> Path:
     if st.st_mode & 0o077 and st.st_uid == os.getuid():
         path.chmod(0o700)
     return path
+
+
+def make_private(path: Path) -> None:
+    """Make the directory `path` and those missing above it, each 0700 (`mkdir(parents=True)`
+    gives the ones above the umask's mode, 0755 as a rule)."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)

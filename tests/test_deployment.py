@@ -342,3 +342,13 @@ def test_goals_other_than_switch_are_recorded_as_such(tmp_path: Path, goal: Goal
     assert (hosts.booting.get("a") == system("a")) is boots_new
     log = json.loads(State(f.state_dir).last_record("a").log)  # type: ignore[union-attr]
     assert log["copiedPaths"] == 1
+
+
+def test_a_host_key_that_ssh_cannot_load_fails_that_host_before_it_is_reached() -> None:
+    """A `HostError` of its own host, which the sequence above takes per host (a key type or curve
+    point that `hostKeys`' check lets through and asyncssh does not used to end every host's deploy)."""
+    from nixus_py.deploy.host import HostKeyMismatch
+    from nixus_py.deploy.transport import Connection
+    off_curve = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBA" + "A" * 85 + "="
+    with pytest.raises(HostKeyMismatch, match=r"a: nodes\.a\.hostKeys holds a key ssh cannot use"):
+        asyncio.run(Connection.open(Target("a", "192.0.2.1", host_keys=(off_curve,)), timeout=1))

@@ -264,7 +264,9 @@ def test_reading_a_renamed_option_warns_from_fleet_nix_as_from_fleet_py(tmp_path
         assert "Obsolete option `old' is used. It was renamed to `new'." in r.err, name
 
 
-@pytest.mark.parametrize("name", ["../fleet", "/*x", "a,b", "@x", "web*", "a b", "", ".hidden", "-x", "a\nb", "é"])
+@pytest.mark.parametrize("name", ["../fleet", "/*x", "a,b", "@x", "web*", "a b", "", ".hidden", "-x", "a\nb", "é",
+                                  "a..b", "a.", "a.-b", "x" * 64, "a." * 126 + "a"],  # the last two too long
+                         ids=lambda name: repr(name)[:20])
 def test_a_node_name_that_is_no_file_name_or_selector_is_an_error_and_writes_nothing(
         tmp_path: Path, name: str) -> None:
     (tmp_path / "fleet.py").write_text(f'modules = [{{"nodes": {{\n  {name!r}: {{"host": "192.0.2.1"}}}}}}]\n')
@@ -274,6 +276,15 @@ def test_a_node_name_that_is_no_file_name_or_selector_is_an_error_and_writes_not
         assert r.code == 1 and "Traceback" not in r.err, r.err
         assert "is not a valid node name" in r.err and "fleet.py:2" in r.err, r.err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_generated_key_name_that_is_no_file_name_is_an_error_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "fleet.py").write_text(
+        'modules = [{"nodes": {"a": {"host": "192.0.2.1"}},\n  "generatedKeys": {"../../x": "wireguard"}}]\n')
+    r = run_nixus("render", "-o", "out", cwd=tmp_path)
+    assert r.code == 1 and "Traceback" not in r.err, r.err
+    assert "generatedKeys.\"../../x\"' is not a valid key name" in r.err and "fleet.py:2" in r.err, r.err
+    assert not [p for p in tmp_path.rglob("*.key")]
 
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKyFD3+Dy1lYkzOkQf1nYNPKvC0D7VnwBuzfAW93L7Zw"
@@ -301,8 +312,9 @@ def test_the_state_directory_and_database_are_the_users_alone(tmp_path: Path) ->
     """It holds generated private keys, and every rendered module and activation log."""
     import stat
     state = tmp_path / ".nixus-state"
-    state.mkdir(mode=0o755)  # as an earlier nixus made it
-    state.chmod(0o755)
+    for directory in (state, state / "keys"):
+        directory.mkdir(mode=0o755)  # as an earlier nixus made them
+        directory.chmod(0o755)
     (tmp_path / "fleet.py").write_text(
         'modules = [{"nodes": {"a": {}, "b": {}}, "vpn": {"networks": {"n": {"subnet": "10.9.0.0/24", '
         '"members": {"a": {}, "b": {}}}}}}]\n')
@@ -313,6 +325,8 @@ def test_the_state_directory_and_database_are_the_users_alone(tmp_path: Path) ->
     assert mode(state / "state.sqlite3") == 0o600
     keys = [p for p in (state / "keys").rglob("*") if p.is_file()]
     assert keys and all(mode(k) == 0o600 for k in keys)
+    key_dirs = [state / "keys", *(p for p in (state / "keys").rglob("*") if p.is_dir())]
+    assert {str(d.relative_to(state)): mode(d) for d in key_dirs} == {str(d.relative_to(state)): 0o700 for d in key_dirs}
 
 
 def test_a_fleet_nix_that_is_a_list_of_modules_evaluates_each(tmp_path: Path) -> None:

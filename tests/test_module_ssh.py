@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from conftest import run_nixus
 
@@ -68,6 +72,45 @@ def test_malformed_public_key_is_a_type_error(tmp_path: Path) -> None:
     assert code == 1
     assert "ssh.access.laptop.keys.alice.publicKey' is not of type `SSH public key" in err
     assert "fleet.py:5" in err
+
+
+# Keys that name their type and decode, but hold no key (asyncssh refused them when the deploy
+# reached the host, with a traceback that ended every host's deploy): the type alone, an Ed25519
+# key a byte short, an RSA key with its exponent and no modulus, an ECDSA point off its curve.
+NO_KEY = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5",
+          "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAHwECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+          "ssh-rsa AAAAB3NzaC1yc2EAAAADAQAB",
+          "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBA" + "A" * 85 + "="]
+
+
+@pytest.mark.parametrize("option,line,fleet", [
+    ("nodes.web1.hostKeys", 2, lambda bad: FLEET.replace(f'"{KEY} web1-host"', f'"{bad}"')),
+    ("nodes.web1.hostKeys", 2, lambda bad: FLEET.replace(f'"{KEY} web1-host"', f'"192.0.2.1 {bad}"')),  # keyscan
+    ("ssh.access.web1.hostKeys.ed25519", 4, lambda bad: FLEET.replace(
+        '"ssh": {"access": {"laptop": {', f'"ssh": {{"access": {{"web1": {{"hostKeys": {{"ed25519": "{bad}"}}}}, "laptop": {{')),
+    ("ssh.access.laptop.keys.alice.publicKey", 5, lambda bad: FLEET.replace(f'"{KEY} alice"', f'"{bad}"')),
+    ("deploy.publicKey", 3, lambda bad: FLEET.replace(f'"{KEY} deployer"', f'"{bad}"')),
+])
+@pytest.mark.parametrize("bad", NO_KEY, ids=["type-only", "ed25519-short", "rsa-no-modulus", "ecdsa-off-curve"])
+def test_every_option_that_takes_an_ssh_key_refuses_a_blob_that_holds_no_key(
+        tmp_path: Path, option: str, line: int, fleet, bad: str) -> None:
+    code, err, out = _render(tmp_path, fleet(bad))
+    assert code == 1 and "Traceback" not in err, err
+    assert f"{option}" in err and "is not of type" in err and f"fleet.py:{line}" in err, err
+    assert not list(out.rglob("*.nix"))
+
+
+@pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
+def test_keys_of_every_type_ssh_keygen_makes_are_taken_as_host_and_user_keys(tmp_path: Path) -> None:
+    keys = []
+    for i, kind in enumerate([["ed25519"], ["rsa", "-b", "2048"], ["ecdsa", "-b", "256"], ["ecdsa", "-b", "384"],
+                              ["ecdsa", "-b", "521"]]):
+        subprocess.run(["ssh-keygen", "-q", "-N", "", "-t", *kind, "-f", str(tmp_path / f"k{i}")], check=True)
+        keys.append((tmp_path / f"k{i}.pub").read_text())  # as a .pub file has it: comment, final newline
+    fleet = FLEET.replace(f'["{KEY} web1-host"]', repr(keys)).replace(f'"{KEY} alice"', repr(keys[-1]))
+    code, err, out = _render(tmp_path, fleet)
+    assert code == 0, err
+    assert all(k.split()[1] in (out / "laptop.nix").read_text() for k in keys)
 
 
 def test_a_granted_user_that_is_no_user_name_is_an_error(tmp_path: Path) -> None:

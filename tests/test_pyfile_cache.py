@@ -60,3 +60,28 @@ def test_a_cache_entry_that_another_user_could_have_written_is_not_run(tmp_path:
     (cache / "py").chmod(0o777)
     entry.write_bytes(key + marshal.dumps(compile("module = {'x': 99}\n", str(module), "exec")))
     assert x_of(module) == 1  # nor when anyone could have replaced it in its directory
+
+
+def test_the_cache_and_its_entries_are_made_the_users_alone(tmp_path: Path, cache: Path) -> None:
+    """Were the cache directory wider, another user could swap in an entry of their own."""
+    import stat
+    module = tmp_path / "m.py"
+    module.write_text("module = {'x': 1}\n")
+    assert x_of(module) == 1
+    entry, = (cache / "py").iterdir()
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert (mode(cache), mode(cache / "py"), mode(entry)) == (0o700, 0o700, 0o600)
+
+
+def test_an_entry_that_is_not_trusted_is_written_again_and_then_used(tmp_path: Path, cache: Path) -> None:
+    import marshal
+    module = tmp_path / "m.py"
+    module.write_text("module = {'x': 1}\n")
+    assert x_of(module) == 1
+    entry, = (cache / "py").iterdir()
+    entry.write_bytes(entry.read_bytes()[:32] + marshal.dumps(compile("module = {'x': 99}\n", str(module), "exec")))
+    entry.chmod(0o666)
+    assert x_of(module) == 1  # compiled again, and the entry replaced by the user's own
+    # The user's own entry, marked so that its use shows: trusted, as only its owner could write it.
+    entry.write_bytes(entry.read_bytes()[:32] + marshal.dumps(compile("module = {'x': 7}\n", str(module), "exec")))
+    assert x_of(module) == 7

@@ -74,7 +74,13 @@ class Connection:
             "keepalive_interval": 5, "keepalive_count_max": 3,
         }
         if target.host_keys:
-            options["known_hosts"] = ([asyncssh.import_public_key(k) for k in target.host_keys], [], [])
+            try:
+                options["known_hosts"] = ([asyncssh.import_public_key(k) for k in target.host_keys], [], [])
+            except (asyncssh.KeyImportError, ValueError) as e:
+                # `hostKeys` are checked keys, but not every point is on its curve: this host
+                # fails, not the whole deploy.
+                raise HostKeyMismatch(f"{target.node}: nodes.{target.node}.hostKeys holds a key ssh cannot "
+                                      f"use ({e}); refusing to talk to it") from None
         else:
             options["known_hosts"] = target.known_hosts  # (targets.py refuses a node with neither)
         if target.identity_file:

@@ -10,7 +10,7 @@ from ..evaluate.modulevalues import DeferredModule
 from ..evaluate.optiontypes import OptionType
 from ..evaluate.properties import Definition
 from ..evaluate.submodule import Submodule
-from .formats import ABSOLUTE_PATH, ACCOUNT, HOST, LOGIN, host_key, split_login
+from .formats import ABSOLUTE_PATH, ACCOUNT, HOST, KEY_NAME, LOGIN, host_key, split_login
 from .lock import lock_entry
 from .nixos_facts import NixosConfiguration, secrets_of
 
@@ -20,7 +20,7 @@ def _secret_options(name: str, **_: Any) -> dict:
     return {"options": {
         "source": mkOption(type=types.nullOr(types.str), default=None,
                            description="Local file with the secret's content (never copied to the store)."),
-        "generatedKey": mkOption(type=types.nullOr(types.str), default=None,
+        "generatedKey": mkOption(type=types.nullOr(types.strMatching(KEY_NAME.pattern)), default=None,
                                  description="Name of a key pair in `generatedKeys` whose private half "
                                              "is the content (instead of `source`)."),
         "path": mkOption(type=ABSOLUTE_PATH, default=f"/var/lib/nixus/secrets/{name}",

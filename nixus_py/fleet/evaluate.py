@@ -11,7 +11,7 @@ from ..evaluate.modules import ConfigProxy, Evaluation
 from .. import settings
 from ..present import to_data
 from .core import NIXUS_ONLY, fleet_module
-from .formats import NODE_NAME, NODE_NAME_RULE
+from .formats import KEY_NAME, KEY_NAME_RULE, NODE_NAME, NODE_NAME_RULE
 from .lock import lock_entry, lock_path, public_keys, read_lock, write_lock
 from .provenance import Fact
 
@@ -57,8 +57,9 @@ def evaluate_fleet(path: str | Path | None = None, lock: dict | None = None) -> 
 
 def _check_nodes(ev: Evaluation) -> None:
     """Before anything is made from them: every node's name is one that its files and `--on` can
-    use, and no node sets an option of Nixus's that nixus does not run (found among the
-    definitions, so that no node is evaluated for it)."""
+    use, every generated key's name one its key file can have, and no node sets an option of
+    Nixus's that nixus does not run (found among the definitions, so that no node is evaluated
+    for it)."""
     nodes = Fact(ev.options["nodes"], ("nodes",))
     for name in ev.config["nodes"]:
         if not isinstance(name, str) or not NODE_NAME.fullmatch(name):
@@ -70,6 +71,10 @@ def _check_nodes(ev: Evaluation) -> None:
     for option, why in NIXUS_ONLY.items():
         if defaults.defined_at((option,)):
             raise defaults.error((option,), f"is an option of Nixus's that nixus does not run: {why}")
+    keys = Fact(ev.options["generatedKeys"], ("generatedKeys",))
+    for name in ev.config["generatedKeys"]:
+        if not isinstance(name, str) or not KEY_NAME.fullmatch(name):
+            raise keys.error((name,), f"is not a valid key name: {KEY_NAME_RULE}")
 
 
 @dataclass

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluate.errors import NixusError
-from ..settings import private_dir
+from ..settings import make_private, private_dir
+from .formats import file_in
 
 LOCK_NAME = "fleet.lock.json"
 
@@ -65,8 +66,8 @@ def write_lock(fleet_file: Path, data: dict[str, Any]) -> bool:
 
 def key_file(state_dir: Path, name: str) -> Path:
     """Where the private half of the generated key `name` (e.g. `wireguard/home/web1`) is kept."""
-    parts = [p for p in name.split("/") if p not in ("", ".", "..")]
-    return state_dir.joinpath("keys", *parts[:-1], parts[-1] + ".key")
+    *dirs, last = name.split("/")
+    return file_in(state_dir / "keys", *dirs, f"{last}.key")
 
 
 def public_keys(state_dir: Path, wanted: dict[str, str], make: bool = True) -> dict[str, str]:
@@ -125,7 +126,8 @@ def ensure_key(state_dir: Path, name: str, kind: str) -> str:
     # Imported here: only a pair made or changed since `public_keys` last saw it needs it.
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
-    path = key_file(private_dir(state_dir), name)
+    private_dir(private_dir(state_dir) / "keys")  # narrowed, if an earlier nixus made it wider
+    path = key_file(state_dir, name)
     if path.exists():
         raw = base64.b64decode(path.read_text().strip())
         private = X25519PrivateKey.from_private_bytes(raw)
@@ -137,7 +139,7 @@ def ensure_key(state_dir: Path, name: str, kind: str) -> str:
 
 
 def _atomic_write(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, mode)

@@ -72,10 +72,13 @@ def _write_changed(path: Path, text: str) -> None:
         path.write_text(text)
 
 
+ARGS_SUFFIX = ".args.nix"
+
+
 def special_args_file(name: str) -> str:
     """The file in `_fleet/` with node `name`'s special arguments (no node's name can make
     another node's file, nor `values.nix`)."""
-    return f"{name}.args.nix"
+    return f"{name}{ARGS_SUFFIX}"
 
 
 class Renderer:
@@ -101,7 +104,7 @@ class Renderer:
         args_text = self.special_args(name, configuration)
         args = None
         if args_text is not None:
-            args = self.out_dir / VALUES_DIR / special_args_file(name)
+            args = node_file(self.out_dir / VALUES_DIR, name, ARGS_SUFFIX)
             args.parent.mkdir(exist_ok=True)
             _write_changed(args, args_text)
         return RenderedNode(module, text + (args_text or ""), args)

@@ -20,7 +20,7 @@ from types import CodeType
 from typing import Any
 
 from ..evaluate.errors import NixusError, SourceError
-from ..settings import BUNDLED
+from ..settings import BUNDLED, make_private
 from ..evaluate.location import LocatedDict, located
 
 _DICT = "__nixus_dict__"
@@ -178,7 +178,7 @@ def _store(entry: Path, data: bytes) -> None:
     """Write a cache entry atomically (a concurrent reader sees the old or the new one), and drop
     stale entries. The cache only saves time, so failing to write it is not an error."""
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private(entry.parent)  # ~/.cache/nixus too: an entry is only as safe as its directories
         fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-")
     except OSError:
         return
