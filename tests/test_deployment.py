@@ -252,6 +252,20 @@ def test_an_unreachable_host_is_told_from_a_failed_one(tmp_path: Path) -> None:
     assert results["b"].outcome == "switched"
 
 
+def test_a_connection_lost_midway_says_during_which_step_and_what_the_host_runs(tmp_path: Path) -> None:
+    f = fleet(tmp_path, {"a": {}})
+    hosts = Hosts()
+
+    async def dropped() -> None:
+        raise Unreachable("a: connection lost while sending: Connection reset by peer")
+
+    hosts.hooks = {("a", "receive"): dropped}
+    result = deploy(f, hosts)["a"]
+    assert result.outcome == "failed", result
+    assert result.message == ("connection lost while copying the system: a: connection lost while sending: "
+                              "Connection reset by peer; it runs its old system")
+
+
 def test_a_node_that_does_not_build_fails_before_its_host_changes(tmp_path: Path) -> None:
     f = fleet(tmp_path, {"a": {}})
     hosts = Hosts()

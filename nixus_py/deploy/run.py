@@ -37,6 +37,7 @@ from .targets import connect, target_for
 from .transport import Target
 
 INTERRUPTED = "interrupted"
+RUNS_NOW_TIMEOUT = 15.0  # seconds to ask a host that dropped its connection what it runs
 Progress = Callable[[str, str, str], None]  # (node, phase, detail)
 Connect = Callable[[Target], Awaitable[Host]]
 Build = Callable[[Fleet, list[str], Callable[[str, str], None], int | None], list[NodeBuild]]
@@ -56,6 +57,7 @@ class HostResult:
     started: float = field(default_factory=time.time)
     duration: float = 0.0
     log: str = ""
+    step: str = ""  # what nixus was doing with the host, once connected (for a connection lost)
 
     @property
     def ok(self) -> bool:
@@ -130,7 +132,11 @@ class Deployment:
         try:
             await self._deploy_host(r, builds, before, slots)
         except Unreachable as e:
-            r.outcome, r.message = Outcome.UNREACHABLE, str(e)
+            if r.step:  # it had answered: say when the connection went, and what the host runs now
+                r.outcome, r.message = Outcome.FAILED, f"connection lost while {r.step}: {e}"
+                r.message += await self._runs_now(node)
+            else:
+                r.outcome, r.message = Outcome.UNREACHABLE, str(e)
         except NixusError as e:  # includes a wrong host key: refused before anything is sent
             r.outcome, r.message = Outcome.FAILED, str(e)
         finally:
@@ -175,6 +181,7 @@ class Deployment:
             r.new_path = build.out
             secrets = node_secrets(r.node, node, self.fleet.state_dir, self.fleet.file.parent)
             host = await connecting
+            r.step = "asking what it runs"
             try:
                 if not await self._prepare(r, host, build, secrets, node):
                     return
@@ -192,6 +199,7 @@ class Deployment:
                     r.message = f"copied, not switched: its record cannot be written ({self.journal.unrecorded})"
                     self._stop("the state database cannot be written")
                     return
+                r.step = "switching"
                 await self._switch(r, host, node)
             finally:
                 await host.close()
@@ -208,10 +216,12 @@ class Deployment:
             r.outcome, r.message = Outcome.UNCHANGED, "already running this system"
             return False
 
+        r.step = "copying the system"
         await self._provide(r, host, system, build, node)
         if self.dry_run:
             r.outcome, r.message = Outcome.DRY_RUN, f"copied {r.copied_paths} paths; not switched (--dry-run)"
             return False
+        r.step = "staging the secrets"
         await host.stage_secrets(system, secrets)
         return True
 
@@ -221,6 +231,20 @@ class Deployment:
         outcome = await switch(host, request, lambda phase: self.progress(r.node, phase, ""))
         r.log, r.message = outcome.log, str(outcome.state)
         r.outcome = Outcome.of_switch(outcome.state, self.goal)
+
+    async def _runs_now(self, node: str) -> str:
+        """What the host runs, asked over a new connection: for a message ("" when not known)."""
+        try:
+            host = await asyncio.wait_for(self.connect(self.targets[node]), RUNS_NOW_TIMEOUT)
+            try:
+                now = await asyncio.wait_for(host.systems(""), RUNS_NOW_TIMEOUT)
+            finally:
+                await host.close()
+        except (NixusError, asyncio.TimeoutError):
+            return "; it cannot be reached again to say what it runs"
+        r = self.results[node]
+        runs = {r.old_path: "its old system", r.new_path: "the new system"}.get(now.current, now.current or "nothing")
+        return f"; it runs {runs}"
 
     async def _provide(self, r: HostResult, host: Host, system: str, build: NodeBuild, node: Any) -> None:
         """Get the system into the host's store: built there (`buildOn = "target"`: only the
