@@ -329,6 +329,33 @@ def test_unreachable_host_fails_alone(testbed_fleet: TestbedFleet) -> None:
     assert "failed: b" in r.err
 
 
+def test_a_firewall_that_locks_nixus_out_is_rolled_back(testbed_fleet: TestbedFleet) -> None:
+    """The new system's firewall drops new ssh connections: the confirming one cannot get in,
+    the host rolls back by itself, and lets nixus in again."""
+    tb = testbed_fleet
+    old = _two_nodes_deployed(tb)
+    _two_nodes(tb, '{"services": {"openssh": {"openFirewall": False}}}')
+    r = tb.nixus("deploy", "--on", "b", "--json")
+    b = json.loads(r.out)[0]
+    assert r.code == 1 and b["outcome"] == "rolled-back" and "no confirmation within 4s" in b["message"], b
+    assert _current(tb, "b") == old  # over a new connection
+
+
+def test_the_firewall_drops_what_no_port_allows(testbed_fleet: TestbedFleet) -> None:
+    tb = testbed_fleet
+    serve = ('{"systemd": {"services": {"web": {"script": "exec python3 -m http.server --bind 0.0.0.0 8081"}}}'
+             + ', "networking": {"firewall": {"allowedTCPPorts": [%s]}}}')
+    _two_nodes_deployed(tb, serve % "")
+    get = "python3 -c \"import urllib.request as u; print(u.urlopen('http://%s:8081/', timeout=2).status)\""
+    fetch = get % tb.host("b")["address"]
+    local = f"for i in $(seq 50); do {get % '127.0.0.1'} && break; sleep 0.1; done"
+    assert tb.ssh("root", "b", local).stdout.strip() == "200"  # it serves, on loopback
+    assert tb.ssh("root", "a", fetch).returncode != 0  # and a cannot reach it
+    _two_nodes(tb, serve % "8081")
+    assert tb.nixus("deploy", "--on", "b").code == 0
+    assert tb.ssh("root", "a", fetch).stdout.strip() == "200"
+
+
 def test_rollback_restores_that_generations_secrets(testbed_fleet: TestbedFleet) -> None:
     tb = testbed_fleet
     _two_nodes(tb)

@@ -5,9 +5,9 @@ only), `test` (activate now only), `dry-activate` (print what would change). The
 gives each host a private /etc, /run, /root, /home, /var/lib/nixus and /nix, and its own
 network namespace; host facts (address, host key) are in /etc/nixus-testbed/host.json.
 WireGuard interfaces (networking.wireguard and networking.wg-quick) come up with wireguard-go;
-`net.*` sysctls and networking.nat (nftables) apply to the host's network namespace only, and
-wg-quick's up and down scripts are not run (they are usually iptables commands for a firewall
-that a test host does not have: networking.nat does their work).
+`net.*` sysctls, networking.nat and networking.firewall (nftables, as NixOS's) apply to the
+host's network namespace only, and wg-quick's up and down scripts are not run (they are usually
+iptables commands that networking.nat and the firewall do here).
 Exit status 0 on success, 4 when a service or daemon failed to start (as NixOS does).
 
 For fault-injection tests, an action can be held before or after it runs: while
@@ -34,6 +34,7 @@ BOOT_LINK = Path("/nix/var/nixus/boot-system")
 VAR = Path("/var/lib/nixus")
 FAILED = 4
 NAT_TABLE = "nixos-nat"
+FIREWALL_TABLE = "nixos-fw"
 _INTERFACE = re.compile(r"[A-Za-z0-9_.=+-]{1,15}")
 NSD_START_SECONDS = 5.0  # how long nsd may take to load its zones and write its pidfile
 HOLD_SECONDS = 120.0  # the longest a test may hold an action (see the top)
@@ -268,27 +269,58 @@ class Activation:
         internal ones, in an nftables table of the host's own network namespace."""
         nat = self.s["nat"]
         internal, external = nat["internalInterfaces"], nat["externalInterface"]
-        bad = [i for i in internal + ([external] if external else []) if not _INTERFACE.fullmatch(i)]
-        if bad:
-            self.failures.append(f"networking.nat: `{bad[0]}' is no interface name")
+        if not self._interfaces("networking.nat", internal + ([external] if external else [])):
             return
         out = f' oifname "{external}"' if external else ""
         rules = "".join(f'    iifname "{i}"{out} masquerade\n' for i in internal) if nat["enable"] else ""
-        table = (f"table ip {NAT_TABLE} {{\n  chain post {{\n    type nat hook postrouting priority srcnat;\n"
-                 f"{rules}  }}\n}}\n")
-        state = STATE / "nat.nft"  # kept as long as the namespace, over reboots
-        if (state.read_text() if state.exists() else "") == (table if rules else ""):
+        self._nft("networking.nat", f"ip {NAT_TABLE}", "chain post {\n    type nat hook postrouting priority srcnat;\n",
+                  rules)
+
+    def firewall(self) -> None:
+        """networking.firewall, as NixOS's: what comes in is dropped unless it answers what went
+        out, comes over loopback or a trusted interface, is a ping, or is for an allowed port
+        (sshd's too, with services.openssh.openFirewall); in the host's own network namespace."""
+        fw = self.s["firewall"]
+        if not self._interfaces("networking.firewall.trustedInterfaces", fw["trustedInterfaces"]):
             return
-        self.say("configure networking.nat" if rules else "remove networking.nat")
+        rules = ""
+        if fw["enable"]:
+            accept = ['iifname "lo"', "ct state established,related"]
+            accept += [f'iifname "{i}"' for i in fw["trustedInterfaces"]]
+            accept += ["icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert }"]
+            if fw["allowPing"]:
+                accept += ["icmp type echo-request", "icmpv6 type echo-request"]
+            for proto, ports in (("tcp", fw["allowedTCPPorts"] + fw["sshPorts"]), ("udp", fw["allowedUDPPorts"])):
+                if ports:
+                    accept.append(f"{proto} dport {{ {', '.join(str(p) for p in sorted(set(ports)))} }}")
+            rules = "".join(f"    {a} accept\n" for a in accept)
+        self._nft("networking.firewall", f"inet {FIREWALL_TABLE}",
+                  "chain input {\n    type filter hook input priority filter; policy drop;\n", rules)
+
+    def _interfaces(self, option: str, names: list[str]) -> bool:
+        """Whether every name is an interface name (else a failure of `option`)."""
+        bad = [i for i in names if not _INTERFACE.fullmatch(i)]
+        if bad:
+            self.failures.append(f"{option}: `{bad[0]}' is no interface name")
+        return not bad
+
+    def _nft(self, option: str, table: str, chain: str, rules: str) -> None:
+        """The nftables table `table` (family and name) with one chain of `rules`, or no table
+        without rules; changed only when it differs from the last one applied."""
+        text = f"table {table} {{\n  {chain}{rules}  }}\n}}\n" if rules else ""
+        state = STATE / f"{table.split()[1]}.nft"  # kept as long as the namespace, over reboots
+        if (state.read_text() if state.exists() else "") == text:
+            return
+        self.say(f"configure {option}" if rules else f"remove {option}")
         if self.dry:
             return
         # Made and removed in one transaction: the table is declared first so that it can be deleted.
-        script = f"table ip {NAT_TABLE}\ndelete table ip {NAT_TABLE}\n" + (table if rules else "")
-        r = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
+        r = subprocess.run(["nft", "-f", "-"], input=f"table {table}\ndelete table {table}\n{text}",
+                           capture_output=True, text=True)
         if r.returncode != 0:
-            self.failures.append(f"networking.nat: {r.stderr.strip()}")
+            self.failures.append(f"{option}: {r.stderr.strip()}")
             return
-        state.write_text(table if rules else "")
+        state.write_text(text)
 
     def nsd(self) -> None:
         nsd = self.s["nsd"]
@@ -476,7 +508,7 @@ def run_action(action: str) -> int:
     settings = json.loads((SYSTEM / "settings.json").read_text())
     host = json.loads((STATE / "host.json").read_text())
     a = Activation(settings, host, dry=action == "dry-activate")
-    for step in (a.etc, a.users, a.known_hosts, a.sshd, a.wireguard, a.sysctl, a.nat, a.nsd, a.services):
+    for step in (a.etc, a.users, a.known_hosts, a.sshd, a.wireguard, a.sysctl, a.nat, a.firewall, a.nsd, a.services):
         step()
     if action == "dry-activate":
         return 0

@@ -119,7 +119,10 @@ let
       hostNames = h.hostNames ++ h.extraHostNames;
       publicKey = if h.publicKey != null then h.publicKey else lib.removeSuffix "\n" (builtins.readFile h.publicKeyFile);
     }) cfg.programs.ssh.knownHosts;
-    firewall = { inherit (cfg.networking.firewall) enable allowedTCPPorts allowedUDPPorts trustedInterfaces; };
+    firewall = {
+      inherit (cfg.networking.firewall) enable allowedTCPPorts allowedUDPPorts trustedInterfaces allowPing;
+      sshPorts = lib.optionals (cfg.services.openssh.enable && cfg.services.openssh.openFirewall) cfg.services.openssh.ports;
+    };
     wireguard = lib.mapAttrs (_: interfaceSettings "ips" [ ]) cfg.networking.wireguard.interfaces;
     wgQuick = lib.mapAttrs (_: interfaceSettings "address" scripts) cfg.networking.wg-quick.interfaces;
     sysctl = lib.filterAttrs (_: v: v != null) cfg.boot.kernel.sysctl;
@@ -164,6 +167,7 @@ in
     networking.hosts = mkOption { type = types.attrsOf (types.listOf types.str); default = { }; };
     networking.firewall = {
       enable = bool true;
+      allowPing = bool true;
       allowedTCPPorts = list types.port;
       allowedUDPPorts = list types.port;
       trustedInterfaces = list types.str;
@@ -199,6 +203,7 @@ in
 
     services.openssh = {
       enable = bool false;
+      openFirewall = bool true;
       ports = mkOption { type = types.listOf types.port; default = [ 22 ]; };
       settings = mkOption {
         type = types.submodule {
